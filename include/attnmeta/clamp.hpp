@@ -1,0 +1,54 @@
+// attnmeta/clamp.hpp: the top-k clamp policies that turn seqlens_expanded into topk_seqlens.
+//
+// A clamp policy is any copyable type with two members, callable on host and device:
+//   int64_t operator()(int64_t x) const;   // the clamped length of a token whose length is x >= 0
+//   int64_t prefix_sum(int64_t n) const;   // sum of operator()(x) for x in [0, n), n >= 0, in O(1)
+// with operator()(0) == 0. prefix_sum is what lets every token's cu_topk_seqlens entry be computed
+// on its own, without a scan over tokens: write it in closed form for your own policy, and check it
+// against the plain loop (tests/test_blocks.cpp does so for these two).
+#pragma once
+
+#include "config.hpp"
+
+namespace attnmeta {
+
+/// min(x, topk): DeepSeek-V3.2 sparse attention reads at most topk keys per query token.
+/// O(1) per call; topk > 0.
+struct topk_clamp {
+  int64_t topk;
+
+  ATTNMETA_HD int64_t operator()(int64_t x) const { return x < topk ? x : topk; }
+
+  ATTNMETA_HD int64_t prefix_sum(int64_t n) const {
+    if (n <= topk) return n * (n - 1) / 2;
+    return topk * (topk - 1) / 2 + (n - topk) * topk;
+  }
+};
+
+/// min(floor(x / kpool) * kpool, topk) + x mod kpool: the pooled variant (kpool >= 1; kpool == 1 is
+/// topk_clamp). Equals x below X0 = (floor(topk / kpool) + 1) * kpool and topk + x mod kpool from
+/// there on. O(1) per call.
+struct pooled_topk_clamp {
+  int64_t topk;
+  int64_t kpool;
+
+  ATTNMETA_HD int64_t operator()(int64_t x) const {
+    const int64_t pooled = (x / kpool) * kpool;
+    return (pooled < topk ? pooled : topk) + x % kpool;
+  }
+
+  ATTNMETA_HD int64_t prefix_sum(int64_t n) const {
+    const int64_t x0 = (topk / kpool + 1) * kpool;
+    if (n <= x0) return n * (n - 1) / 2;
+    return x0 * (x0 - 1) / 2 + (n - x0) * topk + (mod_sum(n) - mod_sum(x0));
+  }
+
+ private:
+  // sum of x mod kpool for x in [0, n)
+  ATTNMETA_HD int64_t mod_sum(int64_t n) const {
+    const int64_t r = n % kpool;
+    return (n / kpool) * (kpool * (kpool - 1) / 2) + r * (r - 1) / 2;
+  }
+};
+
+}  // namespace attnmeta

@@ -1,0 +1,127 @@
+// attnmeta/detail/kernels.cuh: the kernels behind the launchers in attnmeta/metadata.cuh.
+//
+// Both paths end in fill_step(), which every block runs over a table of per-request prefixes
+// (request_totals at 0..bs): in shared memory for the single launch, where each block scans the
+// batch itself; in the workspace for the device-scan path, where cub::DeviceScan built it.
+#pragma once
+
+#include "../block_offsets.cuh"
+#include "../lookup.hpp"
+#include "../request.hpp"
+#include "page_copy.cuh"
+
+namespace attnmeta {
+namespace detail {
+
+constexpr int block_threads = 256;
+constexpr int min_blocks_per_sm = 4;  // __launch_bounds__: at most 64 registers a thread
+constexpr int scan_items_per_thread = 4;
+using request_scan = block_offsets<request_totals, block_threads, scan_items_per_thread>;
+
+/// Everything a kernel needs, passed by value.
+template <class Batch, class Clamp>
+struct step_params {
+  Batch batch;
+  Clamp clamp;
+  step_shape shape;
+  metadata_outputs out;  // strides resolved
+};
+
+/// Per-request outputs, per-token outputs (tail included) and page-table units, spread over the
+/// grid with grid-stride loops. `table` holds the exclusive prefixes at 0..bs.
+template <bool Vec, class Batch, class Clamp>
+__device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, const request_totals* table) {
+  const int bs = p.batch.bs;
+  const request_totals total = table[bs];
+  const int64_t thread = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t threads = int64_t(gridDim.x) * blockDim.x;
+  const metadata_outputs& out = p.out;
+
+  for (int64_t i = thread; i <= bs; i += threads)
+    store_request(out, int(i), bs, table[i], table[i < bs ? i + 1 : i]);
+
+  if (out.cu_topk_seqlens && thread == 0) out.cu_topk_seqlens[0] = 0;
+  if (out.token_to_request || out.seqlens_expanded || out.topk_seqlens || out.cu_topk_seqlens || out.key_start ||
+      out.key_end) {
+    const int64_t n = total.tokens < p.shape.max_tokens ? total.tokens : p.shape.max_tokens;
+    const field_view<request_totals, &request_totals::tokens> starts{table};
+    for (int64_t t = thread; t < p.shape.max_tokens; t += threads) {
+      if (t < n) {
+        const int b = find_owner(starts, bs, t);
+        store_token(out, t, token_values_at(table[b], table[b + 1], b, t - table[b].tokens, p.clamp));
+      } else {
+        store_token(out, t, tail_token_values(total));
+      }
+    }
+  }
+
+  if (!p.shape.wants_pages()) return;
+  const field_view<request_totals, &request_totals::units> first_unit{table};
+  const auto& pages = p.batch.pages;
+  for (int64_t u = thread >> 5; u < total.units; u += threads >> 5) {  // one unit a warp
+    const int b = find_owner(first_unit, bs, u);
+    const request_totals at = table[b];
+    const request_totals next = table[b + 1];
+    page_unit unit;
+    unit.cols = p.shape.columns(next.kv - at.kv);
+    const int64_t chunks = p.shape.column_chunks(unit.cols);
+    const int64_t local = u - at.units;
+    const int64_t group = local / chunks;
+    unit.chunk = local - group * chunks;
+    unit.row0 = at.tokens + group * page_unit_rows;
+    const int64_t end = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
+    unit.rows = end - unit.row0 < page_unit_rows ? end - unit.row0 : page_unit_rows;
+    unit.src = pages.req_to_token + pages.req_pool_indices[b] * pages.row_stride;
+    if (p.shape.page_table)
+      copy_page_rows<Vec>(out, p.shape.page_size, unit);
+    else
+      copy_block_rows(out, p.shape.page_size, unit);
+  }
+}
+
+/// ORs `flags` into the caller's status word, if there is one.
+__device__ __forceinline__ void publish(uint32_t* status, uint32_t flags) {
+  if (status && flags) atomicOr(status, flags);
+}
+
+/// The whole step in one launch: every block scans the batch into shared memory (bs + 1 prefixes,
+/// dynamic shared memory), then takes its share of the outputs. Block 0 reports the status bits.
+template <bool Vec, class Batch, class Clamp>
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
+  extern __shared__ __align__(16) unsigned char dynamic_smem[];
+  __shared__ typename request_scan::temp_storage scan_storage;
+  request_totals* table = reinterpret_cast<request_totals*>(dynamic_smem);
+
+  uint32_t flags = 0;
+  const request_totals total = request_scan::exclusive_sum(
+      scan_storage, p.batch.bs, [&](int b) { return load_request(p.batch, p.shape, p.clamp, b, flags); },
+      [&](int i, const request_totals& v) { table[i] = v; });
+  if (blockIdx.x == 0) publish(p.out.status, flags | (threadIdx.x == 0 ? totals_flags(total, p.shape.max_tokens) : 0u));
+  __syncthreads();
+  fill_step<Vec>(p, table);
+}
+
+/// cub::DeviceScan's input for the device-scan path: request b's totals (zero past bs), with its
+/// status bits published as it is read.
+template <class Batch, class Clamp>
+struct request_loader {
+  step_params<Batch, Clamp> p;
+  using value_type = request_totals;
+  __device__ request_totals operator()(int b) const {
+    uint32_t flags = 0;
+    const request_totals r = load_request(p.batch, p.shape, p.clamp, b, flags);
+    publish(p.out.status, flags);
+    return r;
+  }
+};
+
+/// The device-scan path's fill: `table` was written by cub::DeviceScan into the workspace.
+template <bool Vec, class Batch, class Clamp>
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm)
+    table_fill_kernel(step_params<Batch, Clamp> p, const request_totals* table) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) publish(p.out.status, totals_flags(table[p.batch.bs], p.shape.max_tokens));
+  fill_step<Vec>(p, table);
+}
+
+}  // namespace detail
+}  // namespace attnmeta

@@ -1,0 +1,52 @@
+// attnmeta/lookup.hpp: which request owns token t, by binary search over the offsets.
+#pragma once
+
+#include "config.hpp"
+
+namespace attnmeta {
+
+/// The request b in [0, n) whose range [offsets[b], offsets[b+1]) holds t.
+/// `offsets` is anything indexable by [i] for i in [0, n] (a pointer, a strided view, a field view),
+/// non-decreasing, with offsets[0] <= t < offsets[n]. Empty requests are skipped: the answer is the
+/// last b with offsets[b] <= t. O(log n) reads, no branches that diverge on data beyond the loop.
+template <class Offsets>
+ATTNMETA_HD int find_owner(const Offsets& offsets, int n, int64_t t) {
+  int lo = 0;  // invariant: offsets[lo] <= t
+  int count = n;
+  while (count > 1) {
+    const int half = count / 2;
+    const int mid = lo + half;
+    if (static_cast<int64_t>(offsets[mid]) <= t) {
+      lo = mid;
+      count -= half;
+    } else {
+      count = half;
+    }
+  }
+  return lo;
+}
+
+/// Token t located in its request: t = offsets[request] + rank.
+struct token_position {
+  int64_t token;
+  int request;
+  int64_t rank;
+};
+
+/// find_owner, plus the rank of t within its request: the (token, request, rank) contract of a
+/// load-balancing search. Same preconditions and cost as find_owner.
+template <class Offsets>
+ATTNMETA_HD token_position locate_token(const Offsets& offsets, int n, int64_t t) {
+  const int b = find_owner(offsets, n, t);
+  return {t, b, t - static_cast<int64_t>(offsets[b])};
+}
+
+/// A view of one integral member of an array of structs, indexable like the offsets above:
+/// field_view<request_totals, &request_totals::tokens>{table}[i] == table[i].tokens.
+template <class Struct, int64_t Struct::*Member>
+struct field_view {
+  const Struct* rows;
+  ATTNMETA_HD int64_t operator[](int64_t i) const { return rows[i].*Member; }
+};
+
+}  // namespace attnmeta

@@ -1,0 +1,148 @@
+// attnmeta/metadata.cuh: the launchers. One call computes a step's attention metadata on the GPU.
+//
+// CUB's contract: size the workspace once from the capacity (host arithmetic), then launch into
+// the caller's buffers on the caller's stream. A launch allocates nothing, never synchronises, and
+// reads the real token count N on the device, so it can be captured in a CUDA graph once and
+// replayed with new lengths every step.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "batch.hpp"
+#include "clamp.hpp"
+#include "detail/device_info.hpp"
+#include "detail/kernels.cuh"
+#include "detail/validate.hpp"
+#include "device_offsets.cuh"
+#include "status.hpp"
+
+namespace attnmeta {
+namespace detail {
+constexpr size_t workspace_alignment = 256;
+inline size_t table_bytes(int max_bs) {
+  return ceil_div(int64_t(sizeof(request_totals)) * (int64_t(max_bs) + 1), workspace_alignment) * workspace_alignment;
+}
+
+// Blocks for the fill: enough for the capacity's work, never more than the GPU keeps resident.
+inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_shape& shape) {
+  const int64_t warps = block_threads / 32;
+  int64_t need = ceil_div(int64_t(cap.max_tokens) + bs + 2, block_threads);
+  if (shape.wants_pages()) {
+    const int64_t max_units = shape.column_chunks(cap.page_table_width) * (ceil_div(cap.max_tokens, page_unit_rows) + bs);
+    need = need > ceil_div(max_units, warps) ? need : ceil_div(max_units, warps);
+  }
+  const int64_t resident = int64_t(sm_count) * min_blocks_per_sm;
+  return static_cast<int>(need < resident ? (need > 0 ? need : 1) : resident);
+}
+
+template <bool Vec, class Batch, class Clamp>
+cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<Batch, Clamp>& p, path algorithm,
+                        cudaStream_t stream) {
+  int sm_count = 0;
+  if (cudaError_t e = current_sm_count(sm_count)) return e;
+  const int bs = p.batch.bs;
+  const int grid = grid_blocks(sm_count, cap, bs, p.shape);
+  if (algorithm == path::single_launch) {
+    const size_t smem = sizeof(request_totals) * (size_t(bs) + 1);
+    single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
+    return cudaGetLastError();
+  }
+  auto* table = static_cast<request_totals*>(workspace);
+  void* scan_temp = static_cast<char*>(workspace) + table_bytes(cap.max_bs);
+  size_t scan_bytes = 0;
+  auto requests = thrust::make_transform_iterator(thrust::make_counting_iterator(0), request_loader<Batch, Clamp>{p});
+  if (cudaError_t e = device_exclusive_sum(nullptr, scan_bytes, requests, table, bs, stream)) return e;
+  if (scan_bytes > device_exclusive_sum_bytes_bound<request_totals>(cap.max_bs))
+    return invalid_argument("attnmeta: internal: cub::DeviceScan needs more workspace than workspace_size() reserved");
+  if (cudaError_t e = device_exclusive_sum(scan_temp, scan_bytes, requests, table, bs, stream)) return e;
+  table_fill_kernel<Vec><<<grid, block_threads, 0, stream>>>(p, table);
+  return cudaGetLastError();
+}
+
+inline bool aligned16(const void* p, int64_t row_stride) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0 && row_stride % 4 == 0;
+}
+}  // namespace detail
+
+/// Bytes of device workspace a launch needs for batches up to cap.max_bs: host arithmetic only,
+/// no CUDA call. (max_bs + 1) * 32 bytes of prefixes plus cub::DeviceScan's tile state.
+inline size_t workspace_size(const capacity& cap) {
+  const int max_bs = cap.max_bs > 0 ? cap.max_bs : 0;
+  return detail::table_bytes(max_bs) + device_exclusive_sum_bytes_bound<request_totals>(max_bs);
+}
+
+/// Computes every requested output of one step (SPEC.md's table) on `stream`, with the clamp
+/// policy `clamp` (clamp.hpp). Host-checkable mistakes return cudaErrorInvalidValue before anything
+/// is launched, with last_error_message() naming the argument; device-side ones are clamped and
+/// reported in out.status. One kernel for bs <= single_launch_max_bs (path::automatic), otherwise
+/// cub::DeviceScan (two kernels) and one fill kernel. Allocates nothing, never synchronises.
+template <class SeqT, class QT, class IdxT, class Clamp>
+cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capacity& cap,
+                             const ragged_batch<SeqT, QT, IdxT>& batch, const options& opt, const Clamp& clamp,
+                             const metadata_outputs& outputs, cudaStream_t stream = 0) {
+  if (cudaError_t e = detail::validate(batch, cap, opt, outputs)) return e;
+  ATTNMETA_REQUIRE(workspace_bytes >= workspace_size(cap), "workspace_bytes is smaller than workspace_size(capacity)");
+  ATTNMETA_REQUIRE(workspace != nullptr, "workspace is null");
+  ATTNMETA_REQUIRE(opt.algorithm != path::single_launch || batch.bs <= single_launch_max_bs,
+                   "options.algorithm = single_launch takes bs <= single_launch_max_bs");
+  const path algorithm = opt.algorithm != path::automatic
+                             ? opt.algorithm
+                             : (batch.bs <= single_launch_max_bs ? path::single_launch : path::device_scan);
+  const metadata_outputs out = detail::resolve_strides(outputs, cap, opt);
+  const detail::step_params<ragged_batch<SeqT, QT, IdxT>, Clamp> p{batch, clamp, detail::shape_of(cap, opt, out), out};
+  const bool vec = out.page_table && detail::aligned16(out.page_table, out.page_table_row_stride) &&
+                   detail::aligned16(batch.pages.req_to_token, batch.pages.row_stride);
+  return vec ? detail::launch_step<true>(workspace, cap, p, algorithm, stream)
+             : detail::launch_step<false>(workspace, cap, p, algorithm, stream);
+}
+
+/// The same, with the clamp SPEC.md names: min(x, topk) for kpool == 1, the pooled clamp otherwise.
+template <class SeqT, class QT, class IdxT>
+cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capacity& cap,
+                             const ragged_batch<SeqT, QT, IdxT>& batch, const options& opt,
+                             const metadata_outputs& out, cudaStream_t stream = 0) {
+  if (opt.kpool == 1) return compute_metadata(workspace, workspace_bytes, cap, batch, opt, topk_clamp{opt.topk}, out, stream);
+  return compute_metadata(workspace, workspace_bytes, cap, batch, opt, pooled_topk_clamp{opt.topk, opt.kpool}, out,
+                          stream);
+}
+
+// The four modes. seq_lens, extend_lens: a `const T*` or a strided<T>, T = int32_t or int64_t.
+// `pages` is needed only when out asks for page_table or block_table.
+
+/// Decode: q_b = 1, kv'_b = seq_lens[b].
+template <class Seq, class IdxT = int32_t>
+cudaError_t decode(void* workspace, size_t workspace_bytes, const capacity& cap, int bs, Seq seq_lens,
+                   const options& opt, const metadata_outputs& out, cudaStream_t stream = 0,
+                   const page_source<IdxT>& pages = {}) {
+  return compute_metadata(workspace, workspace_bytes, cap, decode_batch(bs, seq_lens).with_pages(pages), opt, out,
+                          stream);
+}
+
+/// Target verify: q_b = D, kv'_b = seq_lens[b] + D.
+template <class Seq, class IdxT = int32_t>
+cudaError_t target_verify(void* workspace, size_t workspace_bytes, const capacity& cap, int bs, Seq seq_lens,
+                          int draft_tokens, const options& opt, const metadata_outputs& out, cudaStream_t stream = 0,
+                          const page_source<IdxT>& pages = {}) {
+  return compute_metadata(workspace, workspace_bytes, cap,
+                          target_verify_batch(bs, seq_lens, draft_tokens).with_pages(pages), opt, out, stream);
+}
+
+/// Draft extend: q_b = extend_lens[b] (a device array) or the constant D (an int), kv'_b = seq_lens[b].
+template <class Seq, class Q, class IdxT = int32_t>
+cudaError_t draft_extend(void* workspace, size_t workspace_bytes, const capacity& cap, int bs, Seq seq_lens,
+                         Q extend_lens_or_d, const options& opt, const metadata_outputs& out, cudaStream_t stream = 0,
+                         const page_source<IdxT>& pages = {}) {
+  return compute_metadata(workspace, workspace_bytes, cap,
+                          draft_extend_batch(bs, seq_lens, extend_lens_or_d).with_pages(pages), opt, out, stream);
+}
+
+/// Extend (prefill, chunked prefill): q_b = extend_lens[b], kv'_b = seq_lens[b].
+template <class Seq, class Q, class IdxT = int32_t>
+cudaError_t extend(void* workspace, size_t workspace_bytes, const capacity& cap, int bs, Seq seq_lens, Q extend_lens,
+                   const options& opt, const metadata_outputs& out, cudaStream_t stream = 0,
+                   const page_source<IdxT>& pages = {}) {
+  return compute_metadata(workspace, workspace_bytes, cap, extend_batch(bs, seq_lens, extend_lens).with_pages(pages),
+                          opt, out, stream);
+}
+
+}  // namespace attnmeta

@@ -1,0 +1,148 @@
+// attnmeta/request.hpp: what one request contributes, and every per-token value computed from it.
+//
+// These are the building blocks both backends share: the kernels and the host backend call the
+// same functions, so the CPU tests exercise the arithmetic the GPU runs.
+#pragma once
+
+#include "batch.hpp"
+#include "clamp.hpp"
+#include "status.hpp"
+
+namespace attnmeta {
+
+/// Columns of page_table (or block columns of block_table, when it is the only table) that one
+/// warp copies as one unit of work: 32 lanes x 4 consecutive int32 = one 16-byte access per lane.
+constexpr int64_t page_unit_columns = 128;
+/// Page-table rows (tokens of one request) a unit writes from the registers it loaded once.
+constexpr int64_t page_unit_rows = 16;
+
+/// What one request adds to the step. The exclusive prefix sum of these at request b holds
+/// cu_seqlens_q[b] (tokens), cu_seqlens_k[b] (kv), cu_topk_seqlens at the request's first token
+/// (topk), and the request's first page unit (units); at b = bs, the totals.
+struct request_totals {
+  int64_t tokens = 0;  ///< q_b
+  int64_t kv = 0;      ///< kv'_b
+  int64_t topk = 0;    ///< sum of topk_seqlens over the request's tokens
+  int64_t units = 0;   ///< page-copy units (0 when no page table is asked for)
+
+  ATTNMETA_HD friend request_totals operator+(const request_totals& a, const request_totals& b) {
+    return {a.tokens + b.tokens, a.kv + b.kv, a.topk + b.topk, a.units + b.units};
+  }
+};
+
+/// The fixed shape of the step's outputs, as the per-request and per-token functions need it.
+struct step_shape {
+  int64_t max_tokens = 0;
+  int64_t width = 0;       ///< W
+  int64_t page_size = 1;
+  bool page_table = false;
+  bool block_table = false;
+
+  ATTNMETA_HD bool wants_pages() const { return page_table || block_table; }
+  /// Columns of request b's page rows that are written: min(kv'_b, W).
+  ATTNMETA_HD int64_t columns(int64_t kv) const { return kv < width ? kv : width; }
+  /// Column chunks of one row group: over page-table columns, or block columns if only blocks.
+  ATTNMETA_HD int64_t column_chunks(int64_t cols) const {
+    return ceil_div(page_table ? cols : ceil_div(cols, page_size), page_unit_columns);
+  }
+  /// Row groups of a request of q tokens (rows past max_tokens are never written).
+  ATTNMETA_HD int64_t row_groups(int64_t q) const {
+    return ceil_div(q < max_tokens ? q : max_tokens, page_unit_rows);
+  }
+};
+
+/// Reads request b of `batch` and returns what it adds, ORing into `flags` any status bit its
+/// inputs raise. Negative lengths read as 0; lengths past INT32_MAX saturate. O(1), two to three
+/// reads of device memory.
+template <class Batch, class Clamp>
+ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& shape, const Clamp& clamp,
+                                        int b, uint32_t& flags) {
+  int64_t seq = batch.seq_lens[b];
+  int64_t q = batch.q_per_request ? batch.extend_lens[b] : static_cast<int64_t>(batch.q_constant);
+  if (seq < 0 || q < 0) flags |= status_negative_length;
+  seq = seq < 0 ? 0 : seq;
+  q = q < 0 ? 0 : q;
+  int64_t kv = seq + batch.kv_extra;
+  if (q > int32_max || kv > int32_max) flags |= status_int32_overflow;
+  q = q > int32_max ? int32_max : q;
+  kv = kv > int32_max ? int32_max : kv;
+  if (q > kv) flags |= status_query_longer_than_kv;
+
+  request_totals r;
+  r.tokens = q;
+  r.kv = kv;
+  // sum over j in [0, q) of clamp(max(kv - q + 1 + j, 0))
+  const int64_t first = kv - q + 1;
+  r.topk = clamp.prefix_sum(kv + 1) - clamp.prefix_sum(first > 0 ? first : 0);
+  constexpr int64_t topk_cap = int64_t(1) << 32;  // already past int32; keeps bs * cap inside int64
+  r.topk = r.topk > topk_cap ? topk_cap : r.topk;
+
+  if (shape.wants_pages() && q > 0 && kv > 0) {
+    const int64_t row = batch.pages.req_pool_indices[b];
+    if (row < 0 || row > int32_max || (batch.pages.pool_rows >= 0 && row >= batch.pages.pool_rows)) {
+      flags |= status_bad_req_pool_index;
+    } else {
+      if (kv > shape.width) flags |= status_kv_over_width;
+      r.units = shape.column_chunks(shape.columns(kv)) * shape.row_groups(q);
+    }
+  }
+  return r;
+}
+
+/// Status bits that only the totals reveal: N past max_tokens, scans past INT32_MAX.
+ATTNMETA_HD uint32_t totals_flags(const request_totals& total, int64_t max_tokens) {
+  uint32_t flags = 0;
+  if (total.tokens > max_tokens) flags |= status_tokens_over_capacity;
+  if (total.tokens > int32_max || total.kv > int32_max || total.topk > int32_max) flags |= status_int32_overflow;
+  return flags;
+}
+
+/// Every per-token output of one token, as int32.
+struct token_values {
+  int32_t request;           ///< token_to_request
+  int32_t seqlen_expanded;   ///< seqlens_expanded
+  int32_t topk_seqlen;       ///< topk_seqlens
+  int32_t cu_topk_through;   ///< cu_topk_seqlens[t + 1]
+  int32_t key_start;
+  int32_t key_end;
+};
+
+/// The values of token j of request b, from the exclusive prefix at b and at b + 1. O(1).
+template <class Clamp>
+ATTNMETA_HD token_values token_values_at(const request_totals& at, const request_totals& next, int b, int64_t j,
+                                         const Clamp& clamp) {
+  const int64_t q = next.tokens - at.tokens;
+  const int64_t kv = next.kv - at.kv;
+  const int64_t first = kv - q + 1;  // seqlens_expanded of j = 0, before max(., 0)
+  const int64_t len = first + j > 0 ? first + j : 0;
+  const int64_t through = first + j + 1 > 0 ? first + j + 1 : 0;
+  const int64_t cu = at.topk + clamp.prefix_sum(through) - clamp.prefix_sum(first > 0 ? first : 0);
+  return {b, saturate_int32(len), saturate_int32(clamp(len)), saturate_int32(cu), saturate_int32(at.kv),
+          saturate_int32(at.kv + len)};
+}
+
+/// The values a token t in [N, max_tokens) gets, so a fixed-shape consumer can run over the tail.
+ATTNMETA_HD token_values tail_token_values(const request_totals& total) {
+  return {-1, 0, 0, saturate_int32(total.topk), 0, 0};
+}
+
+/// Writes token t's values to every output that was asked for.
+ATTNMETA_HD void store_token(const metadata_outputs& out, int64_t t, const token_values& v) {
+  if (out.token_to_request) out.token_to_request[t] = v.request;
+  if (out.seqlens_expanded) out.seqlens_expanded[t] = v.seqlen_expanded;
+  if (out.topk_seqlens) out.topk_seqlens[t] = v.topk_seqlen;
+  if (out.cu_topk_seqlens) out.cu_topk_seqlens[t + 1] = v.cu_topk_through;
+  if (out.key_start) out.key_start[t] = v.key_start;
+  if (out.key_end) out.key_end[t] = v.key_end;
+}
+
+/// Writes entry i in [0, bs] of the per-request outputs from the exclusive prefix at i and i + 1
+/// (`next` is ignored for i == bs).
+ATTNMETA_HD void store_request(const metadata_outputs& out, int i, int bs, const request_totals& at,
+                               const request_totals& next) {
+  if (out.cu_seqlens_q) out.cu_seqlens_q[i] = saturate_int32(at.tokens);
+  if (out.cu_seqlens_k) out.cu_seqlens_k[i] = saturate_int32(at.kv);
+  if (out.cache_seqlens && i < bs) out.cache_seqlens[i] = saturate_int32(next.kv - at.kv);
+}
+
+}  // namespace attnmeta
