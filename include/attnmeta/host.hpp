@@ -59,7 +59,9 @@ cudaError_t compute_metadata(const capacity& cap, const ragged_batch<SeqT, QT, I
         out.block_table[t * out.block_table_row_stride + c] = static_cast<int32_t>(floor_div(src[c * opt.page_size], opt.page_size));
     }
   }
-  if (out.status) *out.status |= flags;
+  // Through the caller's struct, not the local copy: GCC 12 at -O1/-O2 (IPA mod-ref) was seen to drop
+  // this store when it went through `out`.
+  if (outputs.status) *outputs.status |= flags;
   return cudaSuccess;
 }
 

@@ -1,0 +1,261 @@
+// attnmeta's benchmark: every mode over a grid of sizes, eager and in a CUDA graph, next to the
+// floors measured in the same process (an empty kernel launched eagerly and as a graph node, the
+// device-to-device copy bandwidth, and each case's bandwidth floor).
+//
+//   attnmeta_bench [--quick] [--json FILE]
+//
+// Prints a markdown table last; --json writes one object per case (JSON lines).
+#include <attnmeta/attnmeta.cuh>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#define CHECK(call)                                                                                           \
+  do {                                                                                                        \
+    cudaError_t e_ = (call);                                                                                  \
+    if (e_ != cudaSuccess) {                                                                                  \
+      std::fprintf(stderr, "%s:%d %s: %s %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_),           \
+                   attnmeta::last_error_message());                                                           \
+      std::exit(1);                                                                                           \
+    }                                                                                                         \
+  } while (0)
+
+namespace {
+
+constexpr int W = 163840;  // page_table width: DeepSeek-V3.2's context
+constexpr int page_size = 64;
+constexpr int max_bs = 4096;
+constexpr int max_draft_tokens = max_bs * 4;
+constexpr int prefill_max_tokens = 64 * 8192;
+
+__global__ void empty_kernel() {}
+
+__global__ void fill_slots(int32_t* p, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    p[i] = int32_t((i * 2654435761ull) & 0x3fffffff);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// Microseconds per call of `f` launched back to back `n` times, timed on the host (median of reps).
+template <class F>
+double eager_us(F&& f, int n, int reps = 7) {
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    CHECK(cudaDeviceSynchronize());
+    const auto a = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) f();
+    CHECK(cudaDeviceSynchronize());
+    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count() / n);
+  }
+  return median(t);
+}
+
+/// Microseconds per replay of a graph holding what `f` enqueues on `s`, replayed `n` times between
+/// two events (median of reps).
+template <class F>
+double graph_us(F&& f, cudaStream_t s, int n, int reps = 7) {
+  cudaGraph_t g;
+  cudaGraphExec_t e;
+  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  f(s);
+  CHECK(cudaStreamEndCapture(s, &g));
+  CHECK(cudaGraphInstantiate(&e, g, 0));
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  for (int i = 0; i < 3; ++i) CHECK(cudaGraphLaunch(e, s));
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    CHECK(cudaEventRecord(a, s));
+    for (int i = 0; i < n; ++i) CHECK(cudaGraphLaunch(e, s));
+    CHECK(cudaEventRecord(b, s));
+    CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(1000.0 * ms / n);
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  CHECK(cudaGraphExecDestroy(e));
+  CHECK(cudaGraphDestroy(g));
+  return median(t);
+}
+
+struct bench_case {
+  const char* mode;  // decode, target_verify, draft_extend (q random 1..4), draft_extend_const, extend
+  int bs;
+  int kv_lo, kv_hi;
+  bool pages;
+};
+
+struct device_buffers {
+  int32_t *seq, *q, *rpi, *req_to_token;
+  int32_t *cache_seqlens, *cu_k, *cu_q, *t2r, *expanded, *topk, *cu_topk, *ks, *ke, *page_table, *block_table;
+  uint32_t* status;
+  void* workspace;
+  size_t workspace_bytes;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  const char* json_path = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+  }
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device: nothing to benchmark\n");
+    return 0;
+  }
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  cudaStream_t s;
+  CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+
+  // Floors, measured here.
+  const double empty_eager = eager_us([] { empty_kernel<<<1, 1>>>(); }, 5000);
+  const double empty_graph = graph_us([](cudaStream_t st) { empty_kernel<<<1, 1, 0, st>>>(); }, s, 5000);
+  double copy_bw = 0;  // bytes read + written per second
+  {
+    const size_t bytes = size_t(1) << 31;
+    void *a, *b;
+    CHECK(cudaMalloc(&a, bytes));
+    CHECK(cudaMalloc(&b, bytes));
+    CHECK(cudaMemset(a, 1, bytes));
+    const double us = graph_us([&](cudaStream_t st) { CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st)); }, s, 10, 5);
+    copy_bw = 2.0 * bytes / (us * 1e-6);
+    CHECK(cudaFree(a));
+    CHECK(cudaFree(b));
+  }
+
+  device_buffers d{};
+  const size_t t_alloc = prefill_max_tokens;
+  CHECK(cudaMalloc(&d.seq, max_bs * 4));
+  CHECK(cudaMalloc(&d.q, max_bs * 4));
+  CHECK(cudaMalloc(&d.rpi, max_bs * 4));
+  CHECK(cudaMalloc(&d.req_to_token, size_t(max_bs) * W * 4));
+  fill_slots<<<4096, 256>>>(d.req_to_token, size_t(max_bs) * W);
+  for (int32_t** p : {&d.cache_seqlens, &d.cu_k, &d.cu_q}) CHECK(cudaMalloc(p, (max_bs + 1) * 4));
+  for (int32_t** p : {&d.t2r, &d.expanded, &d.topk, &d.cu_topk, &d.ks, &d.ke}) CHECK(cudaMalloc(p, (t_alloc + 1) * 4));
+  CHECK(cudaMalloc(&d.page_table, size_t(max_draft_tokens) * W * 4));
+  CHECK(cudaMalloc(&d.block_table, size_t(max_draft_tokens) * (W / page_size) * 4));
+  CHECK(cudaMalloc(&d.status, 4));
+  CHECK(cudaMemset(d.status, 0, 4));
+  d.workspace_bytes = attnmeta::workspace_size({max_bs, int(t_alloc), W});
+  CHECK(cudaMalloc(&d.workspace, d.workspace_bytes));
+
+  std::vector<bench_case> cases;
+  const int all_bs[] = {1, 8, 32, 128, 512, 1024, 4096};
+  const char* modes[] = {"decode", "target_verify", "draft_extend", "draft_extend_const"};
+  for (const char* m : modes)
+    for (int bs : all_bs) {
+      if (quick && bs != 1 && bs != 32 && bs != 128) continue;
+      cases.push_back({m, bs, 1024, 32768, false});
+      if (!std::strcmp(m, "draft_extend") || !std::strcmp(m, "draft_extend_const") || !quick) {
+        cases.push_back({m, bs, 1024, 32768, true});
+        cases.push_back({m, bs, 102400, 131072, true});
+      }
+    }
+  for (int bs : {8, 16, 32, 64}) cases.push_back({"extend", bs, 0, 32768, false});
+
+  std::FILE* json = json_path ? std::fopen(json_path, "w") : nullptr;
+  std::printf("device: %s, %d SMs | empty kernel: %.2f us eager, %.2f us graph node | copy: %.2f TB/s (read + write)\n",
+              prop.name, prop.multiProcessorCount, empty_eager, empty_graph, copy_bw / 1e12);
+  std::vector<std::string> rows;
+  std::mt19937 rng(2026);
+  for (const bench_case& c : cases) {
+    const int D = 4;
+    const bool prefill = !std::strcmp(c.mode, "extend");
+    std::vector<int32_t> seq(c.bs), q(c.bs), rpi(c.bs);
+    int64_t n = 0;
+    double bytes = 0;
+    for (int b = 0; b < c.bs; ++b) {
+      q[b] = prefill ? 1 + int(rng() % 8192) : !std::strcmp(c.mode, "draft_extend") ? 1 + int(rng() % D)
+                                               : !std::strcmp(c.mode, "decode") ? 1 : D;
+      seq[b] = c.kv_lo + int(rng() % (c.kv_hi - c.kv_lo + 1)) + (prefill ? q[b] : 0);
+      rpi[b] = (b * 7919) % max_bs;
+      n += q[b];
+      const int64_t kv = seq[b] + (!std::strcmp(c.mode, "target_verify") ? D : 0);
+      if (c.pages) {
+        const int64_t cols = std::min<int64_t>(kv, W);
+        bytes += 4.0 * cols + 4.0 * q[b] * cols + 4.0 * q[b] * ((cols + page_size - 1) / page_size);
+      }
+    }
+    const int max_tokens = prefill ? int(std::max<int64_t>(n, 1)) : c.bs * (!std::strcmp(c.mode, "decode") ? 1 : D);
+    bytes += 4.0 * c.bs * (c.pages ? 3 : 2) + 4.0 * 3 * (c.bs + 1) + 4.0 * 7 * max_tokens;  // inputs, per-request, per-token
+    CHECK(cudaMemcpy(d.seq, seq.data(), c.bs * 4, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(d.q, q.data(), c.bs * 4, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(d.rpi, rpi.data(), c.bs * 4, cudaMemcpyHostToDevice));
+
+    const attnmeta::capacity cap{c.bs, max_tokens, c.pages ? W : 0};
+    attnmeta::options opt;  // topk 2048
+    opt.page_size = page_size;
+    attnmeta::metadata_outputs out;
+    out.cache_seqlens = d.cache_seqlens, out.cu_seqlens_k = d.cu_k, out.cu_seqlens_q = d.cu_q;
+    out.token_to_request = d.t2r, out.seqlens_expanded = d.expanded, out.topk_seqlens = d.topk;
+    out.cu_topk_seqlens = d.cu_topk, out.key_start = d.ks, out.key_end = d.ke;
+    if (c.pages) out.page_table = d.page_table, out.block_table = d.block_table;
+    out.status = d.status;
+    const attnmeta::page_source<int32_t> pages{d.rpi, d.req_to_token, W, max_bs};
+    auto launch = [&](cudaStream_t st) {
+      cudaError_t e;
+      if (!std::strcmp(c.mode, "decode")) e = attnmeta::decode(d.workspace, d.workspace_bytes, cap, c.bs, d.seq, opt, out, st, pages);
+      else if (!std::strcmp(c.mode, "target_verify")) e = attnmeta::target_verify(d.workspace, d.workspace_bytes, cap, c.bs, d.seq, D, opt, out, st, pages);
+      else if (!std::strcmp(c.mode, "draft_extend_const")) e = attnmeta::draft_extend(d.workspace, d.workspace_bytes, cap, c.bs, d.seq, D, opt, out, st, pages);
+      else e = attnmeta::draft_extend(d.workspace, d.workspace_bytes, cap, c.bs, d.seq, d.q, opt, out, st, pages);  // extend too
+      CHECK(e);
+    };
+    // one call first: correctness of N, and a time estimate to size the repetitions
+    launch(s);
+    CHECK(cudaStreamSynchronize(s));
+    int32_t got_n = 0;
+    CHECK(cudaMemcpy(&got_n, d.cu_q + c.bs, 4, cudaMemcpyDeviceToHost));
+    if (got_n != n) {
+      std::fprintf(stderr, "%s bs=%d: N = %d, want %lld\n", c.mode, c.bs, got_n, (long long)n);
+      return 1;
+    }
+    const double est = graph_us(launch, s, 3, 1);
+    const int reps_n = int(std::min(2000.0, std::max(10.0, 20000.0 / est)));
+    const double g = graph_us(launch, s, reps_n);
+    const double e = eager_us([&] { launch(s); }, reps_n);
+    const double floor_us = bytes / copy_bw * 1e6;
+    const double bound = std::max(floor_us, empty_graph);
+    char row[512];
+    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% |",
+                  c.mode, c.bs, c.kv_lo >= 100000 ? "100K-131K" : (prefill ? "q<=8192" : "1K-32K"), c.pages ? "yes" : "no",
+                  e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g);
+    rows.push_back(row);
+    std::printf("%s\n", row);
+    std::fflush(stdout);
+    if (json)
+      std::fprintf(json,
+                   "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pages\":%s,\"impl\":\"attnmeta\","
+                   "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
+                   "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"copy_tbps\":%.3f}\n",
+                   c.mode, c.bs, prefill ? "1..8192" : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
+                   c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
+                   empty_eager, empty_graph, copy_bw / 1e12);
+  }
+  if (json) std::fclose(json);
+  uint32_t status = 0;
+  CHECK(cudaMemcpy(&status, d.status, 4, cudaMemcpyDeviceToHost));
+  std::printf("\n## attnmeta on %s (W = %d, page %d, topk 2048; times in us, medians)\n", prop.name, W, page_size);
+  std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node; copy %.2f TB/s; status word 0x%x\n\n",
+              empty_eager, empty_graph, copy_bw / 1e12, status);
+  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const std::string& r : rows) std::printf("%s\n", r.c_str());
+  return 0;
+}

@@ -1,0 +1,303 @@
+// tests/cases.hpp: random and edge-case steps, typed input arrays, poisoned outputs, comparison.
+// Plain C++: used by the CPU tests (host backend) and the GPU tests alike.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <attnmeta/batch.hpp>
+#include <attnmeta/request.hpp>
+
+#include "reference.hpp"
+
+namespace cases {
+
+enum class mode { decode, target_verify, draft_extend, draft_extend_const, extend };
+inline const char* name(mode m) {
+  const char* n[] = {"decode", "target_verify", "draft_extend", "draft_extend_const", "extend"};
+  return n[int(m)];
+}
+constexpr mode all_modes[] = {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const,
+                              mode::extend};
+
+constexpr int32_t poison = -0x5a5a5a5;  // an unwritten element shows up as this
+constexpr size_t guard = 16;            // poisoned elements before and after every output buffer
+
+// Which 1-D outputs a case asks for (bit i = i-th of the nine); pages are separate.
+enum outputs_bits : unsigned { all_1d = 0x1ff };
+
+/// One step: the inputs as int64 values plus every layout choice (strides, alignment, types).
+struct step_case {
+  mode m = mode::decode;
+  int D = 1;
+  ref::step s;
+  std::vector<int32_t> r2t;  // req_to_token storage (rows of r2t_stride, after r2t_offset elements)
+  int64_t r2t_offset = 0;
+  attnmeta::capacity cap;
+  attnmeta::options opt;
+  unsigned which = all_1d;
+  bool page_table = false, block_table = false;
+  int64_t pt_stride = 0, bt_stride = 0, pt_offset = 0;  // row strides as passed (0 = dense) and misalignment
+  int64_t seq_stride = 1, q_stride = 1, rpi_stride = 1;
+  int types = 0;  // bit 0: seq int64, bit 1: extend_lens int64, bit 2: req_pool_indices int64
+
+  std::string describe() const {
+    std::ostringstream o;
+    o << name(m) << " bs=" << s.bs << " D=" << D << " max_bs=" << cap.max_bs << " max_tokens=" << cap.max_tokens
+      << " W=" << cap.page_table_width << " topk=" << opt.topk << " kpool=" << opt.kpool << " ps=" << opt.page_size
+      << " pt=" << page_table << " bt=" << block_table << " which=" << which << " types=" << types
+      << " strides=" << seq_stride << "," << q_stride << "," << rpi_stride << " pt_stride=" << pt_stride
+      << " pt_offset=" << pt_offset << " r2t_stride=" << s.r2t_stride << " r2t_offset=" << r2t_offset;
+    return o.str();
+  }
+  int64_t pt_row() const { return pt_stride ? pt_stride : cap.page_table_width; }
+  int64_t bt_row() const { return bt_stride ? bt_stride : attnmeta::ceil_div(cap.page_table_width, opt.page_size); }
+};
+
+/// Output buffers sized as the caller would (capacity + strides), each with `guard` poisoned
+/// elements before and after it (and the case's misalignment before the page tables), poisoned.
+/// A buffer that was not asked for is empty.
+inline ref::buffers poisoned_outputs(const step_case& c) {
+  ref::buffers b;
+  const size_t T = c.cap.max_tokens, B = c.cap.max_bs;
+  auto make = [&](std::vector<int32_t>& v, size_t n, bool want) { if (want) v.assign(n + 2 * guard, poison); };
+  make(b.cache_seqlens, B, c.which & 1);
+  make(b.cu_seqlens_k, B + 1, c.which & 2);
+  make(b.cu_seqlens_q, B + 1, c.which & 4);
+  make(b.token_to_request, T, c.which & 8);
+  make(b.seqlens_expanded, T, c.which & 16);
+  make(b.topk_seqlens, T, c.which & 32);
+  make(b.cu_topk_seqlens, T + 1, c.which & 64);
+  make(b.key_start, T, c.which & 128);
+  make(b.key_end, T, c.which & 256);
+  make(b.page_table, size_t(c.pt_offset + T * c.pt_row()), c.page_table);
+  make(b.block_table, size_t(c.pt_offset + T * c.bt_row()), c.block_table);
+  return b;
+}
+
+/// Elements before the caller's array inside a guarded buffer (the guard, and the page tables'
+/// misalignment).
+inline size_t lead_of(const step_case& c, const ref::field& f) {
+  const bool table = f.member == &ref::buffers::page_table || f.member == &ref::buffers::block_table;
+  return guard + (table ? size_t(c.pt_offset) : 0);
+}
+
+/// poisoned_outputs with the reference's values written in: what a correct run leaves.
+inline ref::buffers expected_outputs(const step_case& c) {
+  ref::buffers want = poisoned_outputs(c);
+  ref::buffers plain;  // the reference writes unguarded, unshifted arrays
+  for (const ref::field& f : ref::all_fields) {
+    const std::vector<int32_t>& src = want.*f.member;
+    if (!src.empty()) (plain.*f.member).assign(src.begin() + lead_of(c, f), src.end() - guard);
+  }
+  ref::step s = c.s;
+  s.r2t = c.r2t.data() + c.r2t_offset;
+  ref::compute(s, c.cap, c.opt, c.pt_row(), c.bt_row(), c.page_table || c.block_table, plain);
+  for (const ref::field& f : ref::all_fields) {
+    const std::vector<int32_t>& src = plain.*f.member;
+    std::copy(src.begin(), src.end(), (want.*f.member).begin() + lead_of(c, f));
+  }
+  want.status = plain.status;
+  return want;
+}
+
+/// values[i] at [i * stride] of a typed array; the gaps hold junk so a wrong stride shows.
+template <class T>
+std::vector<T> strided_array(const std::vector<int64_t>& values, int64_t stride) {
+  std::vector<T> a(values.empty() ? 1 : size_t((values.size() - 1) * stride + 1), T(0x3c3c3c3));
+  for (size_t i = 0; i < values.size(); ++i) a[i * stride] = T(values[i]);
+  return a;
+}
+
+/// The typed input arrays of a case, in host memory (the GPU tests copy them).
+template <class SeqT, class QT, class IdxT>
+struct typed_inputs {
+  std::vector<SeqT> seq;
+  std::vector<QT> q;
+  std::vector<IdxT> rpi;
+  explicit typed_inputs(const step_case& c)
+      : seq(strided_array<SeqT>(c.s.seq, c.seq_stride)),
+        q(strided_array<QT>(c.s.q, c.q_stride)),
+        rpi(strided_array<IdxT>(c.s.rpi, c.rpi_stride)) {}
+};
+
+/// The case's page source over the given arrays.
+template <class IdxT>
+attnmeta::page_source<IdxT> pages_of(const step_case& c, const IdxT* rpi, const int32_t* r2t) {
+  return {attnmeta::strided<IdxT>(rpi, c.rpi_stride), r2t, c.s.r2t_stride, c.s.pool_rows};
+}
+
+/// Calls f(batch) with the batch built by the case's mode function over the given arrays.
+template <class SeqT, class QT, class IdxT, class F>
+void with_batch(const step_case& c, const SeqT* seq, const QT* q, const IdxT* rpi, const int32_t* r2t, F&& f) {
+  const attnmeta::strided<SeqT> sv(seq, c.seq_stride);
+  const attnmeta::strided<QT> qv(q, c.q_stride);
+  const auto pages = pages_of(c, rpi, r2t);
+  switch (c.m) {
+    case mode::decode: return f(attnmeta::decode_batch(c.s.bs, sv).with_pages(pages));
+    case mode::target_verify: return f(attnmeta::target_verify_batch(c.s.bs, sv, c.D).with_pages(pages));
+    case mode::draft_extend: return f(attnmeta::draft_extend_batch(c.s.bs, sv, qv).with_pages(pages));
+    case mode::draft_extend_const: return f(attnmeta::draft_extend_batch(c.s.bs, sv, c.D).with_pages(pages));
+    case mode::extend: return f(attnmeta::extend_batch(c.s.bs, sv, qv).with_pages(pages));
+  }
+}
+
+/// Calls f(SeqT{}, QT{}, IdxT{}) with the case's index types.
+template <class F>
+void with_types(int types, F&& f) {
+  switch (types & 7) {
+    case 0: return f(int32_t{}, int32_t{}, int32_t{});
+    case 1: return f(int64_t{}, int32_t{}, int32_t{});
+    case 2: return f(int32_t{}, int64_t{}, int32_t{});
+    case 3: return f(int64_t{}, int64_t{}, int32_t{});
+    case 4: return f(int32_t{}, int32_t{}, int64_t{});
+    case 5: return f(int64_t{}, int32_t{}, int64_t{});
+    case 6: return f(int32_t{}, int64_t{}, int64_t{});
+    default: return f(int64_t{}, int64_t{}, int64_t{});
+  }
+}
+
+/// The metadata_outputs over a set of guarded buffers (host or device pointers alike: `base(v)`
+/// gives the start of v's storage).
+template <class Base>
+attnmeta::metadata_outputs outputs_over(const step_case& c, ref::buffers& b, Base base, uint32_t* status) {
+  int32_t* p[11];
+  for (int i = 0; i < 11; ++i) {
+    std::vector<int32_t>& v = b.*ref::all_fields[i].member;
+    p[i] = v.empty() ? nullptr : base(v) + lead_of(c, ref::all_fields[i]);
+  }
+  attnmeta::metadata_outputs o;
+  o.cache_seqlens = p[0], o.cu_seqlens_k = p[1], o.cu_seqlens_q = p[2], o.token_to_request = p[3];
+  o.seqlens_expanded = p[4], o.topk_seqlens = p[5], o.cu_topk_seqlens = p[6], o.key_start = p[7], o.key_end = p[8];
+  o.page_table = p[9], o.page_table_row_stride = c.pt_stride;
+  o.block_table = p[10], o.block_table_row_stride = c.bt_stride;
+  o.status = status;
+  return o;
+}
+
+/// "" if equal, else where the first differences are (guards included).
+inline std::string compare(const ref::buffers& want, const ref::buffers& got) {
+  std::ostringstream o;
+  for (const ref::field& f : ref::all_fields) {
+    const std::vector<int32_t>& a = want.*f.member;
+    const std::vector<int32_t>& b = got.*f.member;
+    if (a.size() != b.size()) { o << f.name << ": size " << b.size() << " != " << a.size() << "\n"; continue; }
+    int shown = 0;
+    for (size_t i = 0; i < a.size() && shown < 4; ++i)
+      if (a[i] != b[i] && shown++ < 4)
+        o << f.name << "[" << i << " incl. guard] = " << b[i] << ", want " << a[i] << (b[i] == poison ? " (unwritten)" : "")
+          << "\n";
+  }
+  if (want.status != got.status) o << "status = 0x" << std::hex << got.status << ", want 0x" << want.status << "\n";
+  return o.str();
+}
+
+/// n, divided by ATTNMETA_TEST_DIVISOR when set (the sanitizer runs use fewer random cases).
+inline int iterations(int n) {
+  const char* d = std::getenv("ATTNMETA_TEST_DIVISOR");
+  const int k = d ? std::atoi(d) : 1;
+  return k > 1 ? (n + k - 1) / k : n;
+}
+
+/// Knobs for the random generator.
+struct shape_limits {
+  int max_bs = 64;
+  int64_t max_seq = 300;
+  int64_t max_q = 40;       // extend q per request
+  int64_t max_width = 300;  // W
+  bool pages = true;
+  bool bad = false;         // negative lengths, bad indices, over-capacity
+};
+
+/// A fresh random case: mode, bs (edge values often), lengths, capacity (exact, roomy, one short),
+/// options, strides, alignment, types and which outputs.
+inline step_case random_case(std::mt19937_64& rng, const shape_limits& lim, mode m, int bs = -1) {
+  auto uni = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  auto chance = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; };
+  step_case c;
+  c.m = m;
+  if (bs < 0) {
+    const int edges[] = {0, 1, 2, 3, 31, 32, 33};
+    bs = chance(0.3) ? edges[uni(0, 6)] : int(uni(0, lim.max_bs));
+  }
+  c.s.bs = bs;
+  c.D = int(uni(chance(0.1) ? 0 : 1, 4));
+  c.s.seq.resize(bs);
+  c.s.q.resize(bs);
+  const int64_t seq_hi = chance(0.2) ? 3 : lim.max_seq;
+  for (int b = 0; b < bs; ++b) {
+    c.s.seq[b] = uni(chance(0.1) ? 0 : 1, seq_hi);
+    switch (m) {
+      case mode::decode: c.s.q[b] = 1; break;
+      case mode::target_verify: case mode::draft_extend_const: c.s.q[b] = c.D; break;
+      case mode::draft_extend: c.s.q[b] = uni(chance(0.1) ? 0 : 1, 4); break;
+      case mode::extend: c.s.q[b] = uni(0, chance(0.5) ? lim.max_q : 3); break;
+    }
+  }
+  if (m == mode::extend && bs > 0 && chance(0.2)) c.s.q[uni(0, bs - 1)] = uni(lim.max_q, lim.max_q * 8);  // one huge request
+  if (lim.bad && bs > 0) {
+    for (int k = 0; k < 2; ++k) {
+      if (chance(0.3)) c.s.seq[uni(0, bs - 1)] = -uni(1, 100);
+      if (chance(0.3) && (m == mode::draft_extend || m == mode::extend)) c.s.q[uni(0, bs - 1)] = -uni(1, 5);
+    }
+  }
+  c.s.kv_extra = m == mode::target_verify ? c.D : 0;
+  int64_t n = 0;
+  for (int b = 0; b < bs; ++b) n += std::max<int64_t>(c.s.q[b], 0);
+  c.cap.max_bs = bs + int(chance(0.5) ? 0 : uni(0, 40));
+  const int64_t slack = chance(0.3) ? 0 : uni(1, 50);
+  c.cap.max_tokens = int(lim.bad && chance(0.4) ? std::max<int64_t>(n - uni(1, 5), 0) : n + slack);
+  c.opt.topk = int(chance(0.5) ? uni(1, lim.max_seq) : 2048);
+  c.opt.kpool = chance(0.7) ? 1 : int(uni(2, 9));
+  c.which = chance(0.6) ? unsigned(all_1d) : unsigned(uni(0, all_1d));
+  c.seq_stride = chance(0.7) ? 1 : uni(2, 3);
+  c.q_stride = chance(0.7) ? 1 : uni(2, 3);
+  c.rpi_stride = chance(0.7) ? 1 : uni(2, 3);
+  c.types = int(uni(0, 7));
+
+  if (lim.pages && chance(0.6)) {
+    c.page_table = chance(0.8);
+    c.block_table = !c.page_table || chance(0.6);
+    const int64_t sizes[] = {1, 64, 48};
+    c.opt.page_size = int(chance(0.8) ? sizes[uni(0, 2)] : uni(2, 17));
+    int64_t max_kv = 0;
+    for (int b = 0; b < bs; ++b) max_kv = std::max(max_kv, std::max<int64_t>(c.s.seq[b], 0) + c.s.kv_extra);
+    // W below and above kv'
+    c.cap.page_table_width = int(chance(0.5) ? std::max<int64_t>(max_kv + uni(0, 20), 1)
+                                             : uni(1, std::min(lim.max_width, std::max<int64_t>(max_kv, 1))));
+    const int64_t W = c.cap.page_table_width;
+    c.pt_stride = chance(0.6) ? 0 : W + uni(0, 5);  // 0 = dense; W + k misaligns rows unless k % 4 == 0
+    c.bt_stride = chance(0.6) ? 0 : attnmeta::ceil_div(W, c.opt.page_size) + uni(0, 3);
+    c.pt_offset = chance(0.7) ? 0 : uni(1, 3);
+    c.s.pool_rows = uni(1, 2 * bs + 2);
+    c.s.r2t_stride = W + (chance(0.5) ? 0 : uni(0, 9));
+    c.r2t_offset = chance(0.7) ? 0 : uni(1, 3);
+    c.r2t.resize(size_t(c.r2t_offset + c.s.pool_rows * c.s.r2t_stride));
+    for (auto& x : c.r2t) x = int32_t(uni(0, 1 << 20));
+    c.s.rpi.resize(bs);
+    for (int b = 0; b < bs; ++b) c.s.rpi[b] = uni(0, c.s.pool_rows - 1);
+    if (lim.bad && bs > 0 && chance(0.5)) c.s.rpi[uni(0, bs - 1)] = chance(0.5) ? -1 : c.s.pool_rows + uni(0, 3);
+  } else {
+    c.s.rpi.assign(bs, 0);
+  }
+  return c;
+}
+
+/// The same case with fresh lengths and req_pool_indices (bs, D, capacity, layout unchanged): what
+/// the engine writes into its static input buffers before replaying a graph.
+inline step_case with_new_lengths(std::mt19937_64& rng, step_case c, int64_t max_seq, int64_t max_q) {
+  auto uni = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  for (int b = 0; b < c.s.bs; ++b) {
+    c.s.seq[b] = uni(1, max_seq);
+    if (c.m == mode::draft_extend) c.s.q[b] = uni(1, 4);
+    if (c.m == mode::extend) c.s.q[b] = uni(0, max_q);
+    if (c.s.pool_rows > 0) c.s.rpi[b] = uni(0, c.s.pool_rows - 1);
+  }
+  return c;
+}
+
+}  // namespace cases

@@ -1,0 +1,20 @@
+# cmake -P: install attnmeta into WORK/prefix, then configure, build and run the consumer three ways.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE ${WORK})
+run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/lib -G ${GENERATOR} -DATTNMETA_BUILD_TESTS=OFF
+    -DATTNMETA_BUILD_EXAMPLES=OFF -DATTNMETA_BUILD_BENCH=OFF -DCMAKE_INSTALL_PREFIX=${WORK}/prefix)
+run(${CMAKE_COMMAND} --install ${WORK}/lib)
+file(COPY ${SOURCE}/include DESTINATION ${WORK}/vendored)
+foreach(mode find_package add_subdirectory vendored)
+  run(${CMAKE_COMMAND} -S ${SOURCE}/tests/package -B ${WORK}/${mode} -G ${GENERATOR} -DMODE=${mode}
+      -DCMAKE_PREFIX_PATH=${WORK}/prefix -DATTNMETA_SOURCE=${SOURCE} -DVENDORED_INCLUDE=${WORK}/vendored/include)
+  run(${CMAKE_COMMAND} --build ${WORK}/${mode})
+  run(${WORK}/${mode}/consumer)
+  message(STATUS "package consumed by ${mode}: ok")
+endforeach()

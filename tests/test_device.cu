@@ -1,0 +1,208 @@
+// GPU tests: every mode, index type and path against the reference, with poisoned, guarded outputs;
+// edges; bad input and the status word. Reported skipped (77) where there is no device.
+#include "device_harness.cuh"
+
+using namespace cases;
+using attnmeta::path;
+
+static const path paths[] = {path::single_launch, path::device_scan};
+static const char* path_name(path p) { return p == path::single_launch ? "single_launch" : "device_scan"; }
+
+TEST_CASE("every mode, type and path equals the reference on random batches", "[gpu]") {
+  std::mt19937_64 rng(0x5eed);
+  int checked = 0;
+  for (mode m : all_modes)
+    for (path p : paths)
+      for (int it = 0; it < iterations(160); ++it) {
+        shape_limits lim;
+        lim.max_width = it % 4 == 0 ? 2000 : 300;
+        lim.max_seq = it % 4 == 0 ? 2000 : 300;
+        const step_case c = random_case(rng, lim, m);
+        INFO(path_name(p) << " " << c.describe());
+        const std::string diff = dev::check_on_device(c, p);
+        INFO(diff);
+        REQUIRE(diff.empty());
+        ++checked;
+      }
+  REQUIRE(checked == 10 * iterations(160));
+}
+
+TEST_CASE("device-side bad input: clamped, reported, nothing written out of bounds", "[gpu][bad]") {
+  std::mt19937_64 rng(0xbad);
+  int flagged = 0;
+  for (mode m : all_modes)
+    for (path p : paths)
+      for (int it = 0; it < iterations(80); ++it) {
+        shape_limits lim;
+        lim.bad = true;
+        const step_case c = random_case(rng, lim, m);
+        INFO(path_name(p) << " " << c.describe());
+        const std::string diff = dev::check_on_device(c, p);  // guards and status included
+        INFO(diff);
+        REQUIRE(diff.empty());
+        flagged += expected_outputs(c).status & attnmeta::status_error_mask ? 1 : 0;
+      }
+  REQUIRE(flagged > 10 * iterations(80) / 4);  // the generator really made bad batches
+}
+
+TEST_CASE("edges: bs 0 and 1, q = 0, exact capacity and one past, one huge request, big W", "[gpu][edges]") {
+  std::mt19937_64 rng(11);
+  for (path p : paths) {
+    for (int it = 0; it < iterations(60); ++it) {
+      step_case c = random_case(rng, shape_limits{}, it % 2 ? mode::extend : mode::draft_extend, it % 3);  // bs 0, 1, 2
+      int64_t n = 0;
+      if (it % 5 == 1) std::fill(c.s.q.begin(), c.s.q.end(), 0);
+      for (auto q : c.s.q) n += q;
+      c.cap.max_tokens = int(it % 4 < 2 ? n : std::max<int64_t>(n - 1, 0));
+      INFO(path_name(p) << " " << c.describe());
+      const std::string diff = dev::check_on_device(c, p);
+      INFO(diff);
+      REQUIRE(diff.empty());
+    }
+    // one huge request among small ones, with page tables
+    shape_limits big;
+    big.max_q = 3;
+    step_case c = random_case(rng, big, mode::extend, 40);
+    c.s.q[17] = 20000;
+    c.cap.max_tokens = 20000 + 200;
+    c.page_table = c.block_table = true;
+    c.opt.page_size = 64;
+    c.cap.page_table_width = 512;
+    c.pt_stride = c.bt_stride = c.pt_offset = 0;
+    c.s.pool_rows = 41;
+    c.s.r2t_stride = 512;
+    c.r2t_offset = 0;
+    c.r2t.assign(41 * 512, 0);
+    for (size_t i = 0; i < c.r2t.size(); ++i) c.r2t[i] = int32_t(i * 7 % 100003);
+    for (int b = 0; b < 40; ++b) c.s.rpi[b] = b;
+    INFO(path_name(p) << " huge " << c.describe());
+    std::string diff = dev::check_on_device(c, p);
+    INFO(diff);
+    REQUIRE(diff.empty());
+    // realistic draft step: bs 32, D = 4, W = 8192, kv up to 8192, page 64, every output
+    step_case d = random_case(rng, shape_limits{}, mode::draft_extend_const, 32);
+    d.D = 4;
+    std::fill(d.s.q.begin(), d.s.q.end(), 4);
+    d.cap = {32, 128, 8192};
+    d.which = all_1d;
+    d.page_table = d.block_table = true;
+    d.opt.page_size = 64;
+    d.opt.topk = 2048;
+    d.pt_stride = d.bt_stride = d.pt_offset = 0;
+    d.s.pool_rows = 64;
+    d.s.r2t_stride = 8192;
+    d.r2t_offset = 0;
+    d.r2t.assign(64 * 8192, 0);
+    for (size_t i = 0; i < d.r2t.size(); ++i) d.r2t[i] = int32_t((i * 2654435761u) % 1000003);
+    for (int b = 0; b < 32; ++b) d.s.seq[b] = 1 + int64_t(rng() % 8192), d.s.rpi[b] = int64_t(rng() % 64);
+    INFO(path_name(p) << " draft " << d.describe());
+    diff = dev::check_on_device(d, p);
+    INFO(diff);
+    REQUIRE(diff.empty());
+  }
+}
+
+TEST_CASE("large batches: thousands of requests, automatic path on both sides of the limit", "[gpu][large]") {
+  std::mt19937_64 rng(12);
+  for (int bs : {attnmeta::single_launch_max_bs, attnmeta::single_launch_max_bs + 1, 5000, 20000}) {
+    for (mode m : {mode::decode, mode::draft_extend, mode::extend}) {
+      shape_limits lim;
+      lim.max_width = 64;
+      lim.max_seq = 100;
+      lim.max_q = 8;
+      const step_case c = random_case(rng, lim, m, bs);
+      INFO("bs " << bs << " " << c.describe());
+      const std::string diff = dev::check_on_device(c, path::automatic);
+      INFO(diff);
+      REQUIRE(diff.empty());
+    }
+  }
+}
+
+TEST_CASE("host-checkable mistakes return before any launch", "[gpu][errors]") {
+  std::mt19937_64 rng(13);
+  step_case c = random_case(rng, shape_limits{}, mode::extend, 8);
+  c.which = all_1d;
+  dev::step<int32_t, int32_t, int32_t> d(c);
+  const ref::buffers before = d.download();
+  const attnmeta::metadata_outputs o = d.outputs();
+  const attnmeta::options opt = c.opt;
+  const attnmeta::strided<int32_t> sv(d.seq.ptr), qv(d.q.ptr);
+  void* ws = d.workspace.ptr;
+  const size_t bytes = d.workspace.n;
+  struct bad { const char* what; cudaError_t got; };
+  attnmeta::options single = opt;
+  single.algorithm = path::single_launch;
+  const attnmeta::capacity big{attnmeta::single_launch_max_bs + 1, c.cap.max_tokens, 0};
+  const bad all[] = {
+      {"workspace_bytes", attnmeta::extend(ws, bytes - 1, c.cap, 8, sv, qv, opt, o)},
+      {"workspace is null", attnmeta::extend(nullptr, bytes, c.cap, 8, sv, qv, opt, o)},
+      {"bs exceeds capacity.max_bs", attnmeta::extend(ws, bytes, c.cap, c.cap.max_bs + 1, sv, qv, opt, o)},
+      {"single_launch_max_bs",
+       attnmeta::extend(ws, attnmeta::workspace_size(big), big, attnmeta::single_launch_max_bs + 1, sv, qv, single, o)},
+      {"options.topk", attnmeta::decode(ws, bytes, c.cap, 8, sv, [&] { auto x = opt; x.topk = -3; return x; }(), o)},
+      {"seq_lens is null", attnmeta::decode(ws, bytes, c.cap, 8, (const int32_t*)nullptr, opt, o)},
+  };
+  CUDA_OK(cudaDeviceSynchronize());
+  for (const bad& b : all) {
+    INFO(b.what);
+    REQUIRE(b.got == cudaErrorInvalidValue);
+  }
+  REQUIRE(cudaGetLastError() == cudaSuccess);  // nothing was launched, nothing failed
+  REQUIRE(compare(before, d.download()).empty());
+  // the message names the argument
+  REQUIRE(attnmeta::decode(ws, bytes, c.cap, 8, (const int32_t*)nullptr, opt, o) == cudaErrorInvalidValue);
+  REQUIRE(std::string(attnmeta::last_error_message()).find("seq_lens") != std::string::npos);
+}
+
+TEST_CASE("workspace_size's bound covers cub::DeviceScan's own query", "[gpu][workspace]") {
+  for (int n : {0, 1, 2, 31, 32, 33, 1000, 1024, 1025, 4096, 65536, 1 << 20, (1 << 22) + 3}) {
+    size_t cub_bytes = 0;
+    const attnmeta::request_totals* in = nullptr;
+    attnmeta::request_totals* out = nullptr;
+    CUDA_OK(attnmeta::device_exclusive_sum(nullptr, cub_bytes, in, out, n));
+    INFO("n " << n << " cub " << cub_bytes);
+    REQUIRE(cub_bytes <= attnmeta::device_exclusive_sum_bytes_bound<attnmeta::request_totals>(n));
+  }
+}
+
+TEST_CASE("device_exclusive_sum and block_offsets produce [n+1] offsets with the total at [n]", "[gpu][blocks]") {
+  std::mt19937_64 rng(14);
+  for (int n : {0, 1, 5, 1023, 1024, 1025, 3000, 100000}) {
+    std::vector<int64_t> in(n);
+    for (auto& x : in) x = int64_t(rng() % 1000);
+    std::vector<int64_t> want(n + 1, 0);
+    for (int i = 0; i < n; ++i) want[i + 1] = want[i] + in[i];
+    dev::buffer<int64_t> d_in(in.empty() ? std::vector<int64_t>(1) : in), d_out(std::vector<int64_t>(n + 1, -1));
+    size_t bytes = 0;
+    CUDA_OK(attnmeta::device_exclusive_sum(nullptr, bytes, d_in.ptr, d_out.ptr, n));
+    dev::buffer<char> temp(std::vector<char>(bytes + 1));
+    CUDA_OK(attnmeta::device_exclusive_sum(temp.ptr, bytes, d_in.ptr, d_out.ptr, n));
+    std::vector<int64_t> got;
+    d_out.download(got);
+    REQUIRE(got == want);
+  }
+}
+
+// One block scans n items of global memory with block_offsets.
+__global__ void block_offsets_kernel(const int64_t* in, int64_t* out, int n) {
+  using scan = attnmeta::block_offsets<int64_t, 128, 3>;
+  __shared__ scan::temp_storage storage;
+  scan::exclusive_sum(storage, n, [&](int i) { return in[i]; }, [&](int i, int64_t v) { out[i] = v; });
+}
+
+TEST_CASE("block_offsets: any length, tile by tile with the carried prefix", "[gpu][blocks]") {
+  std::mt19937_64 rng(15);
+  for (int n : {0, 1, 2, 383, 384, 385, 769, 5000}) {  // tile = 128 * 3 = 384
+    std::vector<int64_t> in(n);
+    for (auto& x : in) x = int64_t(rng() % 100000);
+    std::vector<int64_t> want(n + 1, 0);
+    for (int i = 0; i < n; ++i) want[i + 1] = want[i] + in[i];
+    dev::buffer<int64_t> d_in(in.empty() ? std::vector<int64_t>(1) : in), d_out(std::vector<int64_t>(n + 1, -1));
+    block_offsets_kernel<<<1, 128>>>(d_in.ptr, d_out.ptr, n);
+    CUDA_OK(cudaGetLastError());
+    std::vector<int64_t> got;
+    d_out.download(got);
+    REQUIRE(got == want);
+  }
+}

@@ -1,0 +1,128 @@
+// GPU tests: every launcher inside CUDA-graph capture (global mode), replayed with new lengths;
+// launches on several streams at once; one graph replayed from two streams in turn.
+#include <memory>
+
+#include "device_harness.cuh"
+
+using namespace cases;
+using attnmeta::path;
+
+namespace {
+
+/// Captures c's launch on a fresh stream in global mode, then replays it `replays` times, each time
+/// after writing new lengths into the same input buffers; every replay is checked.
+template <class SeqT, class QT, class IdxT>
+void capture_and_replay(std::mt19937_64& rng, const step_case& c, path p, int replays) {
+  dev::step<SeqT, QT, IdxT> d(c);
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaGraph_t graph;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  const cudaError_t launched = d.launch(p, stream);
+  const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+  REQUIRE(launched == cudaSuccess);  // a hidden sync or allocation would fail here, or invalidate the capture
+  REQUIRE(ended == cudaSuccess);
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int r = 0; r < replays; ++r) {
+    const step_case next = with_new_lengths(rng, d.c, 400, 40);
+    d.upload_inputs(next);
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    CUDA_OK(cudaStreamSynchronize(stream));
+    INFO("replay " << r << " " << d.c.describe());
+    const std::string diff = compare(expected_outputs(d.c), d.download());
+    INFO(diff);
+    REQUIRE(diff.empty());
+  }
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+  CUDA_OK(cudaStreamDestroy(stream));
+}
+
+}  // namespace
+
+TEST_CASE("every launcher captures in a CUDA graph (global mode) and replays with new lengths", "[gpu][graph]") {
+  std::mt19937_64 rng(0x9a9);
+  int graphs = 0;
+  for (mode m : all_modes)
+    for (path p : {path::single_launch, path::device_scan, path::automatic})
+      for (int it = 0; it < 4; ++it) {
+        shape_limits lim;
+        lim.max_seq = 400;
+        step_case c = random_case(rng, lim, m, it == 0 ? 1 : 1 + int(rng() % 60));
+        if (it % 2 == 0) {  // with page tables
+          c.page_table = true;
+          c.block_table = it == 2;
+          c.opt.page_size = 64;
+          c.cap.page_table_width = 512;
+          c.pt_stride = c.bt_stride = c.pt_offset = 0;
+          c.s.pool_rows = c.s.bs + 3;
+          c.s.r2t_stride = 512;
+          c.r2t_offset = 0;
+          c.r2t.assign(size_t(c.s.pool_rows * 512), 0);
+          for (size_t i = 0; i < c.r2t.size(); ++i) c.r2t[i] = int32_t(i * 13 % 99991);
+          c.s.rpi.assign(c.s.bs, 0);
+        }
+        c.cap.max_tokens = c.s.bs * (m == mode::extend ? 40 : 4);  // room for any new lengths
+        INFO(name(m) << " " << c.describe());
+        with_types(dev::device_types(c.types), [&](auto s, auto q, auto i) {
+          capture_and_replay<decltype(s), decltype(q), decltype(i)>(rng, c, p, 3);
+        });
+        ++graphs;
+      }
+  REQUIRE(graphs == 60);
+}
+
+TEST_CASE("concurrent launches on several streams over separate buffers", "[gpu][concurrency]") {
+  std::mt19937_64 rng(0xc0c);
+  constexpr int streams_n = 6;
+  std::vector<step_case> cs;
+  std::vector<std::unique_ptr<dev::step<int32_t, int32_t, int32_t>>> steps;
+  cudaStream_t streams[streams_n];
+  for (int k = 0; k < streams_n; ++k) {
+    shape_limits lim;
+    cs.push_back(random_case(rng, lim, all_modes[k % 5], 20 + k));
+    cs.back().types = 0;
+    steps.emplace_back(new dev::step<int32_t, int32_t, int32_t>(cs.back()));
+    CUDA_OK(cudaStreamCreateWithFlags(&streams[k], cudaStreamNonBlocking));
+  }
+  for (int round = 0; round < 5; ++round) {
+    for (int k = 0; k < streams_n; ++k) CUDA_OK(steps[k]->launch(k % 2 ? path::device_scan : path::single_launch, streams[k]));
+    CUDA_OK(cudaDeviceSynchronize());
+    for (int k = 0; k < streams_n; ++k) {
+      INFO("round " << round << " stream " << k << " " << steps[k]->c.describe());
+      REQUIRE(compare(expected_outputs(steps[k]->c), steps[k]->download()).empty());
+      steps[k]->upload_inputs(with_new_lengths(rng, steps[k]->c, 300, 40));
+    }
+  }
+  for (auto& s : streams) CUDA_OK(cudaStreamDestroy(s));
+}
+
+TEST_CASE("one graph replayed from two streams in turn", "[gpu][concurrency][graph]") {
+  std::mt19937_64 rng(0x25);
+  step_case c = random_case(rng, shape_limits{}, mode::draft_extend, 33);
+  c.types = 0;
+  c.cap.max_tokens = 33 * 4;
+  dev::step<int32_t, int32_t, int32_t> d(c);
+  cudaStream_t a, b;
+  CUDA_OK(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking));
+  CUDA_OK(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking));
+  cudaGraph_t graph;
+  CUDA_OK(cudaStreamBeginCapture(a, cudaStreamCaptureModeGlobal));
+  REQUIRE(d.launch(path::automatic, a) == cudaSuccess);
+  CUDA_OK(cudaStreamEndCapture(a, &graph));
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int r = 0; r < 6; ++r) {
+    d.upload_inputs(with_new_lengths(rng, d.c, 300, 4));
+    cudaStream_t s = r % 2 ? b : a;
+    CUDA_OK(cudaGraphLaunch(exec, s));
+    CUDA_OK(cudaStreamSynchronize(s));
+    INFO("replay " << r);
+    REQUIRE(compare(expected_outputs(d.c), d.download()).empty());
+  }
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+  CUDA_OK(cudaStreamDestroy(a));
+  CUDA_OK(cudaStreamDestroy(b));
+}

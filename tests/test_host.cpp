@@ -1,0 +1,224 @@
+// CPU tests: the building blocks on their own, and the host backend against the reference.
+// Compiled by the host C++ compiler (no nvcc): the host layers are plain C++.
+#include <attnmeta/clamp.hpp>
+#include <attnmeta/host.hpp>
+#include <attnmeta/lookup.hpp>
+
+#include <cstring>
+
+#include "cases.hpp"
+#include "catch.hpp"
+
+using namespace cases;
+
+TEST_CASE("clamp policies: prefix_sum equals the plain loop", "[blocks]") {
+  std::mt19937_64 rng(1);
+  for (int it = 0; it < 300; ++it) {
+    const int64_t topk = std::uniform_int_distribution<int64_t>(1, 300)(rng);
+    const int64_t kpool = std::uniform_int_distribution<int64_t>(1, 17)(rng);
+    const attnmeta::topk_clamp plain{topk};
+    const attnmeta::pooled_topk_clamp pooled{topk, kpool};
+    int64_t s_plain = 0, s_pooled = 0;
+    for (int64_t n = 0; n < 700; ++n) {
+      REQUIRE(plain.prefix_sum(n) == s_plain);
+      REQUIRE(pooled.prefix_sum(n) == s_pooled);
+      REQUIRE(plain(n) == std::min(n, topk));
+      REQUIRE(pooled(n) == ref::clamp_len(n, topk, kpool));
+      s_plain += plain(n);
+      s_pooled += pooled(n);
+    }
+  }
+  // kpool == 1 is the plain clamp
+  const attnmeta::pooled_topk_clamp one{2048, 1};
+  for (int64_t x : {0, 1, 2047, 2048, 2049, 100000}) REQUIRE(one(x) == std::min<int64_t>(x, 2048));
+  // large n stays exact in int64
+  REQUIRE(attnmeta::topk_clamp{2048}.prefix_sum(int64_t(1) << 31) == 2048 * 2047 / 2 + ((int64_t(1) << 31) - 2048) * 2048);
+}
+
+TEST_CASE("find_owner and locate_token against a linear scan, empty requests included", "[blocks]") {
+  std::mt19937_64 rng(2);
+  for (int it = 0; it < 2000; ++it) {
+    const int n = std::uniform_int_distribution<int>(1, 70)(rng);
+    std::vector<int64_t> off(n + 1, 0);
+    for (int b = 0; b < n; ++b) off[b + 1] = off[b] + std::uniform_int_distribution<int>(0, it % 2 ? 1 : 9)(rng);
+    for (int64_t t = 0; t < off[n]; ++t) {
+      int want = -1;
+      for (int b = 0; b < n; ++b)
+        if (off[b] <= t && t < off[b + 1]) want = b;
+      const attnmeta::token_position p = attnmeta::locate_token(off.data(), n, t);
+      REQUIRE(p.request == want);
+      REQUIRE(p.rank == t - off[want]);
+      REQUIRE(attnmeta::find_owner(attnmeta::strided<int64_t>(off.data()), n, t) == want);
+    }
+  }
+}
+
+TEST_CASE("load_request and token_values_at on SPEC's worked example", "[blocks]") {
+  const int64_t seq[] = {10, 4}, q[] = {3, 2};
+  const auto batch = attnmeta::extend_batch(2, seq, q);
+  attnmeta::step_shape shape;
+  shape.max_tokens = 5;
+  uint32_t flags = 0;
+  const attnmeta::topk_clamp clamp{8};
+  const attnmeta::request_totals r0 = attnmeta::load_request(batch, shape, clamp, 0, flags);
+  const attnmeta::request_totals r1 = attnmeta::load_request(batch, shape, clamp, 1, flags);
+  REQUIRE(flags == 0);
+  REQUIRE(r0.tokens == 3);
+  REQUIRE(r0.kv == 10);
+  REQUIRE(r0.topk == 24);
+  REQUIRE(r1.topk == 7);
+  const attnmeta::request_totals at1 = r0, at2 = r0 + r1;
+  const attnmeta::token_values v = attnmeta::token_values_at(at1, at2, 1, 1, clamp);  // token 4
+  REQUIRE(v.request == 1);
+  REQUIRE(v.seqlen_expanded == 4);
+  REQUIRE(v.topk_seqlen == 4);
+  REQUIRE(v.cu_topk_through == 31);
+  REQUIRE(v.key_start == 10);
+  REQUIRE(v.key_end == 14);
+  const attnmeta::token_values tail = attnmeta::tail_token_values(at2);
+  REQUIRE(tail.request == -1);
+  REQUIRE(tail.cu_topk_through == 31);
+}
+
+TEST_CASE("host backend: SPEC's worked example, extend mode", "[host]") {
+  const int32_t seq[] = {10, 4}, q[] = {3, 2};
+  attnmeta::capacity cap{2, 5, 0};
+  attnmeta::options opt;
+  opt.topk = 8;
+  std::vector<int32_t> cu_q(3), cu_k(3), t2r(5), exp(5), topk(5), cu_topk(6), ks(5), ke(5);
+  attnmeta::metadata_outputs out;
+  out.cu_seqlens_q = cu_q.data(), out.cu_seqlens_k = cu_k.data(), out.token_to_request = t2r.data();
+  out.seqlens_expanded = exp.data(), out.topk_seqlens = topk.data(), out.cu_topk_seqlens = cu_topk.data();
+  out.key_start = ks.data(), out.key_end = ke.data();
+  REQUIRE(attnmeta::host::compute_metadata(cap, attnmeta::extend_batch(2, seq, q), opt, out) == cudaSuccess);
+  CHECK(cu_q == std::vector<int32_t>{0, 3, 5});
+  CHECK(cu_k == std::vector<int32_t>{0, 10, 14});
+  CHECK(t2r == std::vector<int32_t>{0, 0, 0, 1, 1});
+  CHECK(exp == std::vector<int32_t>{8, 9, 10, 3, 4});
+  CHECK(topk == std::vector<int32_t>{8, 8, 8, 3, 4});
+  CHECK(cu_topk == std::vector<int32_t>{0, 8, 16, 24, 27, 31});
+  CHECK(ks == std::vector<int32_t>{0, 0, 0, 10, 10});
+  CHECK(ke == std::vector<int32_t>{8, 9, 10, 13, 14});
+}
+
+/// Runs the host backend on a case; returns the outputs and the error code.
+inline ref::buffers run_host(const step_case& c, cudaError_t& err) {
+  ref::buffers got = poisoned_outputs(c);
+  uint32_t status = 0;
+  with_types(c.types, [&](auto s, auto q, auto i) {
+    typed_inputs<decltype(s), decltype(q), decltype(i)> in(c);
+    const attnmeta::metadata_outputs out = outputs_over(c, got, [](std::vector<int32_t>& v) { return v.data(); }, &status);
+    with_batch(c, in.seq.data(), in.q.data(), in.rpi.data(), c.r2t.data() + c.r2t_offset,
+               [&](const auto& batch) { err = attnmeta::host::compute_metadata(c.cap, batch, c.opt, out); });
+  });
+  got.status = status;
+  return got;
+}
+
+TEST_CASE("host backend equals the reference on random batches, every mode", "[host]") {
+  std::mt19937_64 rng(20261124);
+  int count = 0;
+  for (mode m : all_modes) {
+    for (int it = 0; it < 1500; ++it) {
+      shape_limits lim;
+      lim.bad = it % 3 == 2;
+      if (it % 50 == 0) lim.max_bs = 3000;  // thousands of requests
+      const step_case c = random_case(rng, lim, m);
+      cudaError_t err;
+      const ref::buffers got = run_host(c, err);
+      INFO(c.describe() << " " << attnmeta::last_error_message());
+      REQUIRE(err == cudaSuccess);
+      const std::string diff = compare(expected_outputs(c), got);
+      INFO(diff);
+      REQUIRE(diff.empty());
+      ++count;
+    }
+  }
+  REQUIRE(count == 7500);
+}
+
+TEST_CASE("host backend: capacity edges (exact, one past), q = 0, one huge request", "[host]") {
+  std::mt19937_64 rng(7);
+  for (int it = 0; it < 200; ++it) {
+    step_case c = random_case(rng, shape_limits{}, mode::extend, it % 5);
+    int64_t n = 0;
+    if (it % 4 == 3 && c.s.bs > 0) c.s.q[0] = 5000;          // one huge request
+    if (it % 4 == 2) std::fill(c.s.q.begin(), c.s.q.end(), 0);  // q = 0 everywhere
+    for (auto q : c.s.q) n += q;
+    c.cap.max_tokens = int(it % 2 ? n : std::max<int64_t>(n - 1, 0));  // exactly the capacity, or one short
+    cudaError_t err;
+    const ref::buffers got = run_host(c, err);
+    INFO(c.describe());
+    REQUIRE(err == cudaSuccess);
+    const ref::buffers want = expected_outputs(c);
+    REQUIRE(compare(want, got).empty());
+    const bool over = n > c.cap.max_tokens;
+    REQUIRE(((got.status & attnmeta::status_tokens_over_capacity) != 0) == over);
+  }
+}
+
+TEST_CASE("host-checkable mistakes return an error naming the argument, and write nothing", "[host][errors]") {
+  int32_t seq[4] = {5, 6, 7, 8}, q[4] = {1, 2, 3, 4}, rpi[4] = {0, 1, 0, 1}, r2t[64] = {};
+  std::vector<int32_t> cu(5, poison), pt(8 * 16, poison);
+  attnmeta::metadata_outputs out;
+  out.cu_seqlens_q = cu.data();
+  const attnmeta::capacity cap{4, 16, 8};
+  attnmeta::options opt;
+  struct bad { const char* what; std::function<cudaError_t()> call; };
+  auto run = [&](attnmeta::capacity cp, auto batch, attnmeta::options o, attnmeta::metadata_outputs m) {
+    return attnmeta::host::compute_metadata(cp, batch, o, m);
+  };
+  auto with = [&](auto f) { attnmeta::options o = opt; f(o); return o; };
+  const auto ext = attnmeta::extend_batch(4, seq, q);
+  attnmeta::metadata_outputs pages = out;
+  pages.page_table = pt.data();
+  const std::vector<bad> cases_ = {
+      {"capacity.max_bs", [&] { return run({-1, 16, 8}, ext, opt, out); }},
+      {"capacity.max_tokens", [&] { return run({4, -1, 8}, ext, opt, out); }},
+      {"capacity.page_table_width", [&] { return run({4, 16, -1}, ext, opt, out); }},
+      {"bs must be", [&] { return run(cap, attnmeta::extend_batch(-1, seq, q), opt, out); }},
+      {"capacity.max_bs, the batch", [&] { return run(cap, attnmeta::extend_batch(5, seq, q), opt, out); }},
+      {"options.topk", [&] { return run(cap, ext, with([](auto& o) { o.topk = 0; }), out); }},
+      {"options.kpool", [&] { return run(cap, ext, with([](auto& o) { o.kpool = 0; }), out); }},
+      {"options.page_size", [&] { return run(cap, ext, with([](auto& o) { o.page_size = 0; }), out); }},
+      {"seq_lens is null", [&] { return run(cap, attnmeta::extend_batch(4, (const int32_t*)nullptr, q), opt, out); }},
+      {"extend_lens is null", [&] { return run(cap, attnmeta::extend_batch(4, seq, (const int32_t*)nullptr), opt, out); }},
+      {"draft token count", [&] { return run(cap, attnmeta::draft_extend_batch(4, seq, -1), opt, out); }},
+      {"draft token count", [&] { return run(cap, attnmeta::target_verify_batch(4, seq, -2), opt, out); }},
+      {"kv_extra", [&] { auto b = attnmeta::decode_batch(4, seq); b.kv_extra = -1; return run(cap, b, opt, out); }},
+      {"page_table_width must be > 0", [&] { return run({4, 16, 0}, ext.with_pages(rpi, r2t, 8), opt, pages); }},
+      {"req_pool_indices is null", [&] { return run(cap, ext.with_pages((const int32_t*)nullptr, r2t, 8), opt, pages); }},
+      {"req_to_token is null", [&] { return run(cap, ext.with_pages(rpi, nullptr, 8), opt, pages); }},
+      {"req_to_token row_stride", [&] { return run(cap, ext.with_pages(rpi, r2t, 7), opt, pages); }},
+      {"page_table_row_stride", [&] { auto p = pages; p.page_table_row_stride = 7; return run(cap, ext.with_pages(rpi, r2t, 8), opt, p); }},
+      {"block_table_row_stride", [&] { auto p = out; p.block_table = pt.data(); p.block_table_row_stride = 1;
+                                        return run(cap, ext.with_pages(rpi, r2t, 8), with([](auto& o) { o.page_size = 4; }), p); }},
+  };
+  for (const bad& b : cases_) {
+    INFO(b.what);
+    REQUIRE(b.call() == cudaErrorInvalidValue);
+    REQUIRE(std::strstr(attnmeta::last_error_message(), b.what) != nullptr);
+    REQUIRE(cu == std::vector<int32_t>(5, poison));
+    REQUIRE(pt == std::vector<int32_t>(8 * 16, poison));
+  }
+  // and the well-formed call works
+  REQUIRE(run(cap, ext.with_pages(rpi, r2t, 8), opt, pages) == cudaSuccess);
+  REQUIRE(cu == std::vector<int32_t>{0, 1, 3, 6, 10});
+}
+
+TEST_CASE("int32 overflow saturates and is reported", "[host]") {
+  const int64_t seq[] = {int64_t(3) << 30, int64_t(3) << 30, 5};
+  const int64_t q[] = {1, 1, 1};
+  std::vector<int32_t> cu_k(4, poison), exp(3, poison), ke(3, poison);
+  attnmeta::metadata_outputs out;
+  out.cu_seqlens_k = cu_k.data(), out.seqlens_expanded = exp.data(), out.key_end = ke.data();
+  uint32_t status = 0;
+  out.status = &status;
+  REQUIRE(attnmeta::host::compute_metadata({3, 3, 0}, attnmeta::extend_batch(3, seq, q), attnmeta::options{}, out) ==
+          cudaSuccess);
+  INFO("status " << status);
+  CHECK((status & attnmeta::status_int32_overflow) != 0);
+  CHECK(cu_k == std::vector<int32_t>{0, INT32_MAX, INT32_MAX, INT32_MAX});
+  CHECK(exp == std::vector<int32_t>{INT32_MAX, INT32_MAX, 5});
+  CHECK(ke[2] == INT32_MAX);
+}
