@@ -35,6 +35,14 @@ constexpr int prefill_max_tokens = 64 * 8192;
 
 __global__ void empty_kernel() {}
 
+// The least a metadata kernel does: read a few lengths, write a few results (one warp).
+__global__ void load_store_kernel(const int32_t* in, int32_t* out) { out[threadIdx.x] = in[threadIdx.x] + 1; }
+
+__global__ void copy_kernel(const int4* in, int4* out, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    out[i] = in[i];
+}
+
 __global__ void fill_slots(int32_t* p, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
     p[i] = int32_t((i * 2654435761ull) & 0x3fffffff);
@@ -110,9 +118,11 @@ struct device_buffers {
 int main(int argc, char** argv) {
   bool quick = false;
   const char* json_path = nullptr;
+  const char* only = nullptr;  // run the cases whose "mode:bs:pages:kv" contains this
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
   }
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -134,10 +144,25 @@ int main(int argc, char** argv) {
     CHECK(cudaMalloc(&a, bytes));
     CHECK(cudaMalloc(&b, bytes));
     CHECK(cudaMemset(a, 1, bytes));
-    const double us = graph_us([&](cudaStream_t st) { CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st)); }, s, 10, 5);
-    copy_bw = 2.0 * bytes / (us * 1e-6);
+    // the better of cudaMemcpyAsync and a 16-byte-per-thread copy kernel
+    const double us_memcpy =
+        graph_us([&](cudaStream_t st) { CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st)); }, s, 10, 5);
+    const double us_kernel = graph_us([&](cudaStream_t st) {
+      copy_kernel<<<prop.multiProcessorCount * 8, 256, 0, st>>>(static_cast<const int4*>(a), static_cast<int4*>(b), bytes / 16);
+    }, s, 10, 5);
+    copy_bw = 2.0 * bytes / (std::min(us_memcpy, us_kernel) * 1e-6);
     CHECK(cudaFree(a));
     CHECK(cudaFree(b));
+  }
+
+  double load_store_eager = 0, load_store_graph = 0;
+  {
+    int32_t* io;
+    CHECK(cudaMalloc(&io, 64 * 4));
+    CHECK(cudaMemset(io, 0, 64 * 4));
+    load_store_eager = eager_us([&] { load_store_kernel<<<1, 32>>>(io, io + 32); }, 5000);
+    load_store_graph = graph_us([&](cudaStream_t st) { load_store_kernel<<<1, 32, 0, st>>>(io, io + 32); }, s, 5000);
+    CHECK(cudaFree(io));
   }
 
   device_buffers d{};
@@ -171,12 +196,18 @@ int main(int argc, char** argv) {
   for (int bs : {8, 16, 32, 64}) cases.push_back({"extend", bs, 0, 32768, false});
 
   std::FILE* json = json_path ? std::fopen(json_path, "w") : nullptr;
-  std::printf("device: %s, %d SMs | empty kernel: %.2f us eager, %.2f us graph node | copy: %.2f TB/s (read + write)\n",
-              prop.name, prop.multiProcessorCount, empty_eager, empty_graph, copy_bw / 1e12);
+  std::printf("device: %s, %d SMs | empty kernel: %.2f us eager, %.2f us graph node | one-warp load+store kernel: "
+              "%.2f us eager, %.2f us graph node | copy: %.2f TB/s (read + write)\n",
+              prop.name, prop.multiProcessorCount, empty_eager, empty_graph, load_store_eager, load_store_graph,
+              copy_bw / 1e12);
   std::vector<std::string> rows;
   std::mt19937 rng(2026);
   for (const bench_case& c : cases) {
     const int D = 4;
+    char key[128];
+    std::snprintf(key, sizeof key, "%s:%d:%s:%s", c.mode, c.bs, c.pages ? "pages" : "nopages",
+                  c.kv_lo >= 100000 ? "long" : "short");
+    if (only && !std::strstr(key, only)) continue;
     const bool prefill = !std::strcmp(c.mode, "extend");
     std::vector<int32_t> seq(c.bs), q(c.bs), rpi(c.bs);
     int64_t n = 0;
@@ -243,17 +274,18 @@ int main(int argc, char** argv) {
       std::fprintf(json,
                    "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pages\":%s,\"impl\":\"attnmeta\","
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
-                   "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"copy_tbps\":%.3f}\n",
+                   "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f}\n",
                    c.mode, c.bs, prefill ? "1..8192" : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
                    c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
-                   empty_eager, empty_graph, copy_bw / 1e12);
+                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12);
   }
   if (json) std::fclose(json);
   uint32_t status = 0;
   CHECK(cudaMemcpy(&status, d.status, 4, cudaMemcpyDeviceToHost));
   std::printf("\n## attnmeta on %s (W = %d, page %d, topk 2048; times in us, medians)\n", prop.name, W, page_size);
-  std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node; copy %.2f TB/s; status word 0x%x\n\n",
-              empty_eager, empty_graph, copy_bw / 1e12, status);
+  std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node; one-warp load+store kernel %.2f us eager, "
+              "%.2f us graph; copy %.2f TB/s; status word 0x%x\n\n",
+              empty_eager, empty_graph, load_store_eager, load_store_graph, copy_bw / 1e12, status);
   std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& r : rows) std::printf("%s\n", r.c_str());

@@ -11,8 +11,10 @@
 namespace attnmeta {
 
 /// Columns of page_table (or block columns of block_table, when it is the only table) that one
-/// warp copies as one unit of work: 32 lanes x 4 consecutive int32 = one 16-byte access per lane.
-constexpr int64_t page_unit_columns = 128;
+/// warp copies as one unit of work: 32 lanes x 4 vectors of 4 consecutive int32, so each lane has
+/// four independent 16-byte loads in flight.
+constexpr int64_t page_unit_vectors = 4;
+constexpr int64_t page_unit_columns = 32 * 4 * page_unit_vectors;
 /// Page-table rows (tokens of one request) a unit writes from the registers it loaded once.
 constexpr int64_t page_unit_rows = 16;
 
@@ -35,6 +37,7 @@ struct step_shape {
   int64_t max_tokens = 0;
   int64_t width = 0;       ///< W
   int64_t page_size = 1;
+  int page_shift = -1;     ///< log2(page_size) when it is a power of two, else -1
   bool page_table = false;
   bool block_table = false;
 

@@ -15,7 +15,7 @@ namespace detail {
 
 constexpr int block_threads = 256;
 constexpr int min_blocks_per_sm = 4;  // __launch_bounds__: at most 64 registers a thread
-constexpr int scan_items_per_thread = 4;
+constexpr int scan_items_per_thread = 2;
 using request_scan = block_offsets<request_totals, block_threads, scan_items_per_thread>;
 
 /// Everything a kernel needs, passed by value.
@@ -58,24 +58,25 @@ __device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, co
   if (!p.shape.wants_pages()) return;
   const field_view<request_totals, &request_totals::units> first_unit{table};
   const auto& pages = p.batch.pages;
+  const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
   for (int64_t u = thread >> 5; u < total.units; u += threads >> 5) {  // one unit a warp
     const int b = find_owner(first_unit, bs, u);
     const request_totals at = table[b];
     const request_totals next = table[b + 1];
     page_unit unit;
-    unit.cols = p.shape.columns(next.kv - at.kv);
+    unit.cols = int(p.shape.columns(next.kv - at.kv));
     const int64_t chunks = p.shape.column_chunks(unit.cols);
     const int64_t local = u - at.units;
-    const int64_t group = local / chunks;
-    unit.chunk = local - group * chunks;
+    const int64_t group = (local | chunks) >> 31 ? local / chunks : int64_t(uint32_t(local) / uint32_t(chunks));
+    unit.chunk = int(local - group * chunks);
     unit.row0 = at.tokens + group * page_unit_rows;
     const int64_t end = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
-    unit.rows = end - unit.row0 < page_unit_rows ? end - unit.row0 : page_unit_rows;
+    unit.rows = int(end - unit.row0 < page_unit_rows ? end - unit.row0 : page_unit_rows);
     unit.src = pages.req_to_token + pages.req_pool_indices[b] * pages.row_stride;
     if (p.shape.page_table)
-      copy_page_rows<Vec>(out, p.shape.page_size, unit);
+      copy_page_rows<Vec>(out, pd, unit);
     else
-      copy_block_rows(out, p.shape.page_size, unit);
+      copy_block_rows(out, pd, unit);
   }
 }
 

@@ -1,8 +1,9 @@
 // attnmeta/detail/page_copy.cuh: one warp copies one unit of page-table work.
 //
 // A unit is (request b, row group of up to page_unit_rows tokens, chunk of page_unit_columns
-// columns). The warp reads the chunk of req_to_token's row once and writes it to every row of the
-// group from registers; block_table entries falling in the chunk come from the same registers.
+// columns). The warp reads the chunk of req_to_token's row once, four 16-byte loads a lane in
+// flight, and writes it to every row of the group from registers; block_table entries falling in
+// the chunk come from the same registers. Index arithmetic is 32-bit: columns are below W <= 2^31.
 #pragma once
 
 #include "../request.hpp"
@@ -14,82 +15,106 @@ namespace detail {
 struct page_unit {
   const int32_t* src;  ///< req_to_token row of the request
   int64_t row0;
-  int64_t rows;
-  int64_t chunk;
-  int64_t cols;        ///< min(kv'_b, W): columns the rows get
+  int rows;
+  int chunk;
+  int cols;            ///< min(kv'_b, W): columns the rows get
 };
 
-/// Stores v to rows [row0, row0 + rows) at `col` of `out` (row stride `stride`), 16 bytes at once.
-__device__ __forceinline__ void store_rows_vec(int32_t* out, int64_t stride, const page_unit& u, int64_t col, int4 v) {
-  int32_t* dst = out + u.row0 * stride + col;
-  for (int64_t r = 0; r < u.rows; ++r) *reinterpret_cast<int4*>(dst + r * stride) = v;
-}
+/// x / page_size and x % page_size == 0, by shift and mask for powers of two (1, 64, ...).
+struct page_divisor {
+  int size;
+  int shift;  // -1: not a power of two
+  __device__ __forceinline__ bool divides(int c) const {
+    return shift >= 0 ? (c & (size - 1)) == 0 : c % size == 0;
+  }
+  /// floor(v / page_size), as Python's //: an arithmetic shift floors negative slots too.
+  __device__ __forceinline__ int32_t floor_of(int32_t v) const {
+    if (shift >= 0) return v >> shift;
+    const int32_t q = v / size;
+    return (q * size != v && v < 0) ? q - 1 : q;
+  }
+};
 
-/// block_table entries of the columns [col, col + n) a lane holds in v (every page_size-th column).
-__device__ __forceinline__ void store_blocks(const metadata_outputs& out, int64_t page_size, const page_unit& u,
-                                             int64_t col, const int32_t* v, int n, int step) {
-  for (int k = 0; k < n; ++k) {
-    const int64_t c = col + int64_t(k) * step;
-    if (c < u.cols && c % page_size == 0) {
-      const int32_t block = static_cast<int32_t>(floor_div(v[k], page_size));
-      int32_t* dst = out.block_table + u.row0 * out.block_table_row_stride + c / page_size;
-      for (int64_t r = 0; r < u.rows; ++r) dst[r * out.block_table_row_stride] = block;
+/// block_table entries among the `n` columns [col, col + n) that a lane holds in v.
+__device__ __forceinline__ void store_blocks(const metadata_outputs& out, const page_divisor& pd, const page_unit& u,
+                                             int col, const int32_t* v) {
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const int c = col + k;
+    if (c < u.cols && pd.divides(c)) {
+      const int32_t block = pd.floor_of(v[k]);
+      const int bc = pd.shift >= 0 ? c >> pd.shift : c / pd.size;
+      int32_t* dst = out.block_table + u.row0 * out.block_table_row_stride + bc;
+      for (int r = 0; r < u.rows; ++r) dst[r * out.block_table_row_stride] = block;
     }
   }
 }
 
-/// page_table (and block_table, if asked for) for one unit. Vec: req_to_token rows and page_table
-/// rows are 16-byte aligned, so each lane moves 4 consecutive columns with one load and one store
-/// per row; otherwise lane l moves columns l, l + 32, l + 64, l + 96 with 4-byte accesses.
+/// page_table (and block_table, if asked for) for one unit. Lane l holds columns
+/// base + 128 k + 4 l + [0, 4) for k < page_unit_vectors. Vec: req_to_token and page_table rows are
+/// 16-byte aligned, so full vectors move with one load and one store per row; the row's last,
+/// partial vector (and every vector without Vec) moves element by element.
 template <bool Vec>
-__device__ __forceinline__ void copy_page_rows(const metadata_outputs& out, int64_t page_size, const page_unit& u) {
+__device__ __forceinline__ void copy_page_rows(const metadata_outputs& out, const page_divisor& pd, const page_unit& u) {
   const int lane = threadIdx.x & 31;
-  const int64_t base = u.chunk * page_unit_columns;
-  int32_t v[4];
-  if (Vec) {
-    const int64_t col = base + lane * 4;
-    if (col + 4 <= u.cols) {
-      const int4 x = __ldg(reinterpret_cast<const int4*>(u.src + col));
-      store_rows_vec(out.page_table, out.page_table_row_stride, u, col, x);
-      v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
-    } else {  // the row's last, partial vector
-      for (int k = 0; k < 4; ++k) v[k] = col + k < u.cols ? __ldg(u.src + col + k) : 0;
-      int32_t* dst = out.page_table + u.row0 * out.page_table_row_stride + col;
-      for (int64_t r = 0; r < u.rows; ++r)
-        for (int k = 0; k < 4; ++k)
-          if (col + k < u.cols) dst[r * out.page_table_row_stride + k] = v[k];
+  const int base = u.chunk * int(page_unit_columns) + 4 * lane;
+  int4 v[page_unit_vectors];
+#pragma unroll
+  for (int k = 0; k < page_unit_vectors; ++k) {
+    const int col = base + 128 * k;
+    if (Vec && col + 4 <= u.cols) {
+      v[k] = __ldg(reinterpret_cast<const int4*>(u.src + col));
+    } else {
+      v[k].x = col + 0 < u.cols ? __ldg(u.src + col + 0) : 0;
+      v[k].y = col + 1 < u.cols ? __ldg(u.src + col + 1) : 0;
+      v[k].z = col + 2 < u.cols ? __ldg(u.src + col + 2) : 0;
+      v[k].w = col + 3 < u.cols ? __ldg(u.src + col + 3) : 0;
     }
-    if (out.block_table) store_blocks(out, page_size, u, col, v, 4, 1);
-  } else {
-    const int64_t col = base + lane;
+  }
+  const int64_t stride = out.page_table_row_stride;
+  for (int r = 0; r < u.rows; ++r) {
+    int32_t* dst = out.page_table + (u.row0 + r) * stride;
 #pragma unroll
-    for (int k = 0; k < 4; ++k) v[k] = col + 32 * k < u.cols ? __ldg(u.src + col + 32 * k) : 0;
-    int32_t* dst = out.page_table + u.row0 * out.page_table_row_stride + col;
-    for (int64_t r = 0; r < u.rows; ++r)
+    for (int k = 0; k < page_unit_vectors; ++k) {
+      const int col = base + 128 * k;
+      if (Vec && col + 4 <= u.cols) {
+        *reinterpret_cast<int4*>(dst + col) = v[k];
+      } else if (col < u.cols) {
+        dst[col] = v[k].x;
+        if (col + 1 < u.cols) dst[col + 1] = v[k].y;
+        if (col + 2 < u.cols) dst[col + 2] = v[k].z;
+        if (col + 3 < u.cols) dst[col + 3] = v[k].w;
+      }
+    }
+  }
+  if (out.block_table) {
 #pragma unroll
-      for (int k = 0; k < 4; ++k)
-        if (col + 32 * k < u.cols) dst[r * out.page_table_row_stride + 32 * k] = v[k];
-    if (out.block_table) store_blocks(out, page_size, u, col, v, 4, 32);
+    for (int k = 0; k < page_unit_vectors; ++k) {
+      const int32_t e[4] = {v[k].x, v[k].y, v[k].z, v[k].w};
+      store_blocks(out, pd, u, base + 128 * k, e);
+    }
   }
 }
 
 /// block_table alone for one unit: the chunk counts block columns, and each lane reads only the
-/// page_size-th slots it needs.
-__device__ __forceinline__ void copy_block_rows(const metadata_outputs& out, int64_t page_size, const page_unit& u) {
+/// page_size-th slots it needs (block column c reads slot c * page_size).
+__device__ __forceinline__ void copy_block_rows(const metadata_outputs& out, const page_divisor& pd, const page_unit& u) {
   const int lane = threadIdx.x & 31;
-  const int64_t blocks = ceil_div(u.cols, page_size);
-  const int64_t first = u.chunk * page_unit_columns + lane;
-  int32_t v[4];
+  const int blocks = pd.shift >= 0 ? (u.cols + pd.size - 1) >> pd.shift : (u.cols + pd.size - 1) / pd.size;
+  const int first = u.chunk * int(page_unit_columns) + lane;
+  constexpr int per_lane = int(page_unit_columns) / 32;
+  int32_t v[per_lane];
 #pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const int64_t c = first + 32 * k;
-    v[k] = c < blocks ? static_cast<int32_t>(floor_div(__ldg(u.src + c * page_size), page_size)) : 0;
+  for (int k = 0; k < per_lane; ++k) {
+    const int c = first + 32 * k;
+    v[k] = c < blocks ? pd.floor_of(__ldg(u.src + int64_t(c) * pd.size)) : 0;
   }
-  int32_t* dst = out.block_table + u.row0 * out.block_table_row_stride + first;
-  for (int64_t r = 0; r < u.rows; ++r)
+  for (int r = 0; r < u.rows; ++r) {
+    int32_t* dst = out.block_table + (u.row0 + r) * out.block_table_row_stride + first;
 #pragma unroll
-    for (int k = 0; k < 4; ++k)
-      if (first + 32 * k < blocks) dst[r * out.block_table_row_stride + 32 * k] = v[k];
+    for (int k = 0; k < per_lane; ++k)
+      if (first + 32 * k < blocks) dst[32 * k] = v[k];
+  }
 }
 
 }  // namespace detail

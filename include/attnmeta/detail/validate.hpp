@@ -25,6 +25,8 @@ inline step_shape shape_of(const capacity& cap, const options& opt, const metada
   s.max_tokens = cap.max_tokens;
   s.width = cap.page_table_width;
   s.page_size = opt.page_size;
+  for (int k = 0; k < 31; ++k)
+    if (opt.page_size == (1 << k)) s.page_shift = k;
   s.page_table = out.page_table != nullptr;
   s.block_table = out.block_table != nullptr;
   return s;
