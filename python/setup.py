@@ -14,7 +14,7 @@ from torch.utils.cpp_extension import BuildExtension, CUDAExtension
 
 here = os.path.dirname(os.path.abspath(__file__))
 build = runpy.run_path(os.path.join(here, "attnmeta_torch", "_build.py"))
-flags = build["nvcc_flags"]()  # -O3 and the C++ standard
+flags = build["nvcc_flags"]()  # -O3; torch picks the C++ standard
 
 setup(
     name="attnmeta_torch",

@@ -59,12 +59,13 @@ if want bench; then
 fi
 
 if want profile; then
-  for only in ${PROFILE_CASES:-decode:32:nopages draft_extend:32:pages:short}; do
-    timeout 200 ncu --kernel-name regex:attnmeta --launch-count 1 --launch-skip 3 \
+  for only in ${PROFILE_CASES:-decode:32:nopages draft_extend:32:pages:short draft_extend:128:pages:short extend:64}; do
+    timeout 200 ncu --kernel-name regex:"single_launch|table_fill" --launch-count 1 --launch-skip 3 \
       --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats --section SchedulerStats \
+      --section MemoryWorkloadAnalysis --section SourceCounters \
       "$BUILD/bench/attnmeta_bench" --only "$only" >"$OUT/ncu_${only//:/_}.log" 2>&1
     note "ncu $only: rc=$?"
-    grep -E "Duration|Elapsed Cycles|Memory Throughput|DRAM Throughput|Compute \(SM\)|Registers Per|Achieved Occupancy|Grid Size|Stall|Warp Cycles Per Issued|Issued Warp|No Eligible" "$OUT/ncu_${only//:/_}.log" | head -30
+    grep -E "Duration|Elapsed Cycles|DRAM Throughput|Compute \(SM\) Throughput|Registers Per|Achieved Occupancy|Grid Size|Warp Cycles Per Issued|No Eligible|Local Memory" "$OUT/ncu_${only//:/_}.log" | head -14
   done
 fi
 

@@ -14,7 +14,7 @@ namespace attnmeta {
 /// device memory of its own. Every thread of the block must call it.
 template <class T, int BLOCK_THREADS, int ITEMS_PER_THREAD = 4>
 struct block_offsets {
-  using block_scan = cub::BlockScan<T, BLOCK_THREADS>;
+  using block_scan = cub::BlockScan<T, BLOCK_THREADS, cub::BLOCK_SCAN_WARP_SCANS>;
   using temp_storage = typename block_scan::TempStorage;
   static constexpr int tile_items = BLOCK_THREADS * ITEMS_PER_THREAD;
 

@@ -27,19 +27,12 @@ struct zero_padded {
 /// at [n], using cub::DeviceScan over the caller's workspace. CUB's two-phase contract: with
 /// d_temp == nullptr it only sets temp_bytes (a host query, no launch); otherwise it enqueues the
 /// scan on `stream` (two small kernels), allocating and synchronising nothing.
+/// workspace.hpp's device_exclusive_sum_bytes_bound<T>(n) bounds temp_bytes without a device.
 template <class InputIt, class OutputIt>
 cudaError_t device_exclusive_sum(void* d_temp, size_t& temp_bytes, InputIt in, OutputIt out, int n,
                                  cudaStream_t stream = 0) {
   auto padded = thrust::make_transform_iterator(thrust::make_counting_iterator(0), detail::zero_padded<InputIt>{in, n});
   return cub::DeviceScan::ExclusiveSum(d_temp, temp_bytes, padded, out, n + 1, stream);
-}
-
-/// An upper bound on device_exclusive_sum's temp_bytes for n items of sizeof(T) bytes, from host
-/// arithmetic alone (CUB's own query needs a device). CUB keeps a status word and two partial sums
-/// per tile of at least 32 items, plus a warp of padding and alignment.
-template <class T>
-constexpr size_t device_exclusive_sum_bytes_bound(int64_t n) {
-  return static_cast<size_t>((n + 1) / 32 + 1 + 32 + 32) * (2 * sizeof(T) + 16) + 4096;
 }
 
 }  // namespace attnmeta

@@ -15,14 +15,10 @@
 #include "detail/validate.hpp"
 #include "device_offsets.cuh"
 #include "status.hpp"
+#include "workspace.hpp"
 
 namespace attnmeta {
 namespace detail {
-constexpr size_t workspace_alignment = 256;
-inline size_t table_bytes(int max_bs) {
-  return ceil_div(int64_t(sizeof(request_totals)) * (int64_t(max_bs) + 1), workspace_alignment) * workspace_alignment;
-}
-
 // Blocks for the fill: enough for the capacity's work, never more than the GPU keeps resident.
 inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_shape& shape) {
   const int64_t warps = block_threads / 32;
@@ -63,13 +59,6 @@ inline bool aligned16(const void* p, int64_t row_stride) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0 && row_stride % 4 == 0;
 }
 }  // namespace detail
-
-/// Bytes of device workspace a launch needs for batches up to cap.max_bs: host arithmetic only,
-/// no CUDA call. (max_bs + 1) * 32 bytes of prefixes plus cub::DeviceScan's tile state.
-inline size_t workspace_size(const capacity& cap) {
-  const int max_bs = cap.max_bs > 0 ? cap.max_bs : 0;
-  return detail::table_bytes(max_bs) + device_exclusive_sum_bytes_bound<request_totals>(max_bs);
-}
 
 /// Computes every requested output of one step (SPEC.md's table) on `stream`, with the clamp
 /// policy `clamp` (clamp.hpp). Host-checkable mistakes return cudaErrorInvalidValue before anything

@@ -8,10 +8,11 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join(HERE, "csrc")
 
-# The binding, and one launch translation unit per (seq_lens, extend_lens) integer type, so that a
-# parallel build (ninja) compiles the kernels four at a time.
+# The binding (host compiler: pybind11 and torch's headers stay out of nvcc), and one launch
+# translation unit per (seq_lens, extend_lens) integer type, so that a parallel build (ninja)
+# compiles the kernels four at a time.
 SOURCES = (
-    "attnmeta_torch.cu",
+    "attnmeta_torch.cpp",
     "launch_i32_i32.cu",
     "launch_i32_i64.cu",
     "launch_i64_i32.cu",
@@ -30,17 +31,10 @@ def include_dir():
     return path
 
 
-def cxx_standard():
-    """-std=c++17 (what attnmeta needs), or c++20 where torch's own headers require it (torch >= 2.13).
-    $ATTNMETA_TORCH_CXX_STD (e.g. c++20) overrides it."""
-    if os.environ.get("ATTNMETA_TORCH_CXX_STD"):
-        return "-std=" + os.environ["ATTNMETA_TORCH_CXX_STD"]
-    major, minor = (int(re.match(r"\d+", part).group()) for part in torch.__version__.split(".")[:2])
-    return "-std=c++20" if (major, minor) >= (2, 13) else "-std=c++17"
-
-
 def nvcc_flags():
-    return ["-O3", cxx_standard()]
+    """-O3. The C++ standard is left to torch's build helpers, which pick the one torch itself was
+    built with (attnmeta needs C++17 or later): forcing another one breaks the ABI of torch's types."""
+    return ["-O3"]
 
 
 def version(include):

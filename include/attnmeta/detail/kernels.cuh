@@ -14,7 +14,7 @@ namespace attnmeta {
 namespace detail {
 
 constexpr int block_threads = 256;
-constexpr int min_blocks_per_sm = 4;  // __launch_bounds__: at most 64 registers a thread
+constexpr int min_blocks_per_sm = 4;  // __launch_bounds__: the register budget
 constexpr int scan_items_per_thread = 2;
 using request_scan = block_offsets<request_totals, block_threads, scan_items_per_thread>;
 

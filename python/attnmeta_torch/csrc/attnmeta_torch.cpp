@@ -1,4 +1,4 @@
-// attnmeta_torch.cu: the PyTorch binding of attnmeta.
+// attnmeta_torch.cpp: the PyTorch binding of attnmeta (host compiler; the kernels are in launch_*.cu).
 //
 // compute() checks every tensor (dtype, device, shape, strides) with an error that names it, then
 // runs attnmeta::compute_metadata on the current CUDA stream of the tensors' device. It allocates
@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
-#include <attnmeta/attnmeta.cuh>
+#include <attnmeta/batch.hpp>
+#include <attnmeta/status.hpp>
+#include <attnmeta/workspace.hpp>
 
 #include "step.hpp"
 
