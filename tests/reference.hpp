@@ -64,7 +64,7 @@ inline void compute(const step& s, const attnmeta::capacity& cap, const attnmeta
   for (int b = 0; b < s.bs; ++b) {
     if (s.seq[b] < 0 || s.q[b] < 0) st |= attnmeta::status_negative_length;
     q[b] = std::max<int64_t>(s.q[b], 0);
-    kv[b] = std::max<int64_t>(s.seq[b], 0) + s.kv_extra;
+    kv[b] = std::min<int64_t>(std::max<int64_t>(s.seq[b], 0), INT64_MAX / 2) + s.kv_extra;
     if (q[b] > INT32_MAX || kv[b] > INT32_MAX) st |= attnmeta::status_int32_overflow;
     q[b] = std::min<int64_t>(q[b], INT32_MAX);
     kv[b] = std::min<int64_t>(kv[b], INT32_MAX);
@@ -97,9 +97,9 @@ inline void compute(const step& s, const attnmeta::capacity& cap, const attnmeta
       put(out.cu_topk_seqlens, t + 1, ctopk);
       put(out.key_start, t, ck);
       put(out.key_end, t, ck + len);
-      if (!pages || !row_ok) continue;
-      const int32_t* row = s.r2t + s.rpi[b] * s.r2t_stride;
       const int64_t cols = std::min(kv[b], W);
+      if (!pages || !row_ok || cols == 0) continue;
+      const int32_t* row = s.r2t + s.rpi[b] * s.r2t_stride;
       for (int64_t col = 0; col < cols && !out.page_table.empty(); ++col) out.page_table[t * pt_stride + col] = row[col];
       for (int64_t blk = 0; blk * ps < cols && !out.block_table.empty(); ++blk)
         out.block_table[t * bt_stride + blk] = int32_t(floordiv(row[blk * ps], ps));

@@ -15,6 +15,7 @@ TEST_CASE("every mode, type and path equals the reference on random batches", "[
     for (path p : paths)
       for (int it = 0; it < iterations(160); ++it) {
         shape_limits lim;
+        lim.max_bs = it % 3 == 0 ? 700 : 64;  // the one-warp scan (bs <= 64) and the block scan
         lim.max_width = it % 4 == 0 ? 2000 : 300;
         lim.max_seq = it % 4 == 0 ? 2000 : 300;
         const step_case c = random_case(rng, lim, m);
@@ -189,6 +190,29 @@ __global__ void block_offsets_kernel(const int64_t* in, int64_t* out, int n) {
   using scan = attnmeta::block_offsets<int64_t, 128, 3>;
   __shared__ scan::temp_storage storage;
   scan::exclusive_sum(storage, n, [&](int i) { return in[i]; }, [&](int i, int64_t v) { out[i] = v; });
+}
+
+// One warp scans n items of global memory with warp_offsets.
+__global__ void warp_offsets_kernel(const int64_t* in, int64_t* out, int n) {
+  using scan = attnmeta::warp_offsets<int64_t, 3>;
+  __shared__ scan::temp_storage storage;
+  if (threadIdx.x < 32) scan::exclusive_sum(storage, n, [&](int i) { return in[i]; }, [&](int i, int64_t v) { out[i] = v; });
+}
+
+TEST_CASE("warp_offsets: any length, tile by tile with the carried prefix", "[gpu][blocks]") {
+  std::mt19937_64 rng(16);
+  for (int n : {0, 1, 2, 95, 96, 97, 200, 5000}) {  // tile = 32 * 3 = 96
+    std::vector<int64_t> in(n);
+    for (auto& x : in) x = int64_t(rng() % 100000);
+    std::vector<int64_t> want(n + 1, 0);
+    for (int i = 0; i < n; ++i) want[i + 1] = want[i] + in[i];
+    dev::buffer<int64_t> d_in(in.empty() ? std::vector<int64_t>(1) : in), d_out(std::vector<int64_t>(n + 1, -1));
+    warp_offsets_kernel<<<1, 64>>>(d_in.ptr, d_out.ptr, n);
+    CUDA_OK(cudaGetLastError());
+    std::vector<int64_t> got;
+    d_out.download(got);
+    REQUIRE(got == want);
+  }
 }
 
 TEST_CASE("block_offsets: any length, tile by tile with the carried prefix", "[gpu][blocks]") {

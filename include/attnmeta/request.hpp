@@ -63,7 +63,7 @@ ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& sh
   int64_t seq = batch.seq_lens[b];
   int64_t q = batch.q_per_request ? batch.extend_lens[b] : static_cast<int64_t>(batch.q_constant);
   if (seq < 0 || q < 0) flags |= status_negative_length;
-  seq = seq < 0 ? 0 : seq;
+  seq = seq < 0 ? 0 : (seq > int32_max ? int32_max + 1 : seq);  // keeps seq + kv_extra inside int64
   q = q < 0 ? 0 : q;
   int64_t kv = seq + batch.kv_extra;
   if (q > int32_max || kv > int32_max) flags |= status_int32_overflow;

@@ -17,6 +17,9 @@ constexpr int block_threads = 256;
 constexpr int min_blocks_per_sm = 4;  // __launch_bounds__: the register budget
 constexpr int scan_items_per_thread = 2;
 using request_scan = block_offsets<request_totals, block_threads, scan_items_per_thread>;
+using request_warp_scan = warp_offsets<request_totals, scan_items_per_thread>;
+/// Batches up to this size are scanned by one warp (no block-wide scan).
+constexpr int warp_scan_max_bs = request_warp_scan::tile_items;
 
 /// Everything a kernel needs, passed by value.
 template <class Batch, class Clamp>
@@ -46,8 +49,15 @@ __device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, co
     const int64_t n = total.tokens < p.shape.max_tokens ? total.tokens : p.shape.max_tokens;
     const field_view<request_totals, &request_totals::tokens> starts{table};
     for (int64_t t = thread; t < p.shape.max_tokens; t += threads) {
+      // A warp's 32 consecutive tokens mostly share a request: the lowest lane searches, the others
+      // reuse its answer when their token falls in the same request, and search only if not.
+      const unsigned lanes = __activemask();
+      const int leader = __ffs(lanes) - 1;
+      const int64_t t_lead = __shfl_sync(lanes, t, leader);
+      int b = t_lead < n && int(threadIdx.x & 31) == leader ? find_owner(starts, bs, t_lead) : 0;
+      b = __shfl_sync(lanes, b, leader);
       if (t < n) {
-        const int b = find_owner(starts, bs, t);
+        if (t >= table[b + 1].tokens) b = find_owner(starts, bs, t);
         store_token(out, t, token_values_at(table[b], table[b + 1], b, t - table[b].tokens, p.clamp));
       } else {
         store_token(out, t, tail_token_values(total));
@@ -86,19 +96,28 @@ __device__ __forceinline__ void publish(uint32_t* status, uint32_t flags) {
 }
 
 /// The whole step in one launch: every block scans the batch into shared memory (bs + 1 prefixes,
-/// dynamic shared memory), then takes its share of the outputs. Block 0 reports the status bits.
+/// dynamic shared memory; one warp does it for small batches), then takes its share of the
+/// outputs. Block 0 reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
   extern __shared__ __align__(16) unsigned char dynamic_smem[];
-  __shared__ typename request_scan::temp_storage scan_storage;
+  __shared__ union {
+    typename request_scan::temp_storage block;
+    typename request_warp_scan::temp_storage warp;
+  } scan_storage;
   request_totals* table = reinterpret_cast<request_totals*>(dynamic_smem);
 
   uint32_t flags = 0;
-  const request_totals total = request_scan::exclusive_sum(
-      scan_storage, p.batch.bs, [&](int b) { return load_request(p.batch, p.shape, p.clamp, b, flags); },
-      [&](int i, const request_totals& v) { table[i] = v; });
-  if (blockIdx.x == 0) publish(p.out.status, flags | (threadIdx.x == 0 ? totals_flags(total, p.shape.max_tokens) : 0u));
+  const auto load = [&](int b) { return load_request(p.batch, p.shape, p.clamp, b, flags); };
+  const auto store = [&](int i, const request_totals& v) { table[i] = v; };
+  if (p.batch.bs <= warp_scan_max_bs) {
+    if (threadIdx.x < 32) request_warp_scan::exclusive_sum(scan_storage.warp, p.batch.bs, load, store);
+  } else {
+    request_scan::exclusive_sum(scan_storage.block, p.batch.bs, load, store);
+  }
   __syncthreads();
+  if (blockIdx.x == 0)
+    publish(p.out.status, flags | (threadIdx.x == 0 ? totals_flags(table[p.batch.bs], p.shape.max_tokens) : 0u));
   fill_step<Vec>(p, table);
 }
 

@@ -15,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <attnmeta/batch.hpp>
@@ -44,14 +45,37 @@ constexpr const char* output_names[output_count] = {
     "cache_seqlens", "cu_seqlens_k", "cu_seqlens_q", "token_to_request", "seqlens_expanded", "topk_seqlens",
     "cu_topk_seqlens", "key_start", "key_end", "page_table", "block_table"};
 
+// Messages are built with std::string alone, never with iostreams (c10::str): some toolchains link
+// the extension against a static libstdc++ whose streams are not set up inside a Python process.
+inline std::string text(const char* s) { return s; }
+inline std::string text(const std::string& s) { return s; }
+template <class T, class = std::enable_if_t<std::is_integral<T>::value>>
+std::string text(T v) {
+  return std::to_string(v);
+}
+inline std::string text(const at::Device& d) {
+  return d.is_cuda() ? "cuda:" + std::to_string(d.index()) : (d.is_cpu() ? std::string("cpu") : std::string("a non-CUDA device"));
+}
+inline std::string text(at::IntArrayRef sizes) {
+  std::string r = "[";
+  for (size_t i = 0; i < sizes.size(); ++i) r += (i ? ", " : "") + std::to_string(sizes[i]);
+  return r + "]";
+}
+template <class... Args>
+std::string cat(const Args&... args) {
+  std::string r;
+  (void)std::initializer_list<int>{(r += text(args), 0)...};
+  return r;
+}
+
 // Argument errors surface in Python as ValueError / TypeError with the argument's name.
 template <class... Args>
 [[noreturn]] void value_error(const Args&... args) {
-  throw py::value_error(c10::str("attnmeta_torch: ", args...));
+  throw py::value_error(cat("attnmeta_torch: ", args...));
 }
 template <class... Args>
 [[noreturn]] void type_error(const Args&... args) {
-  throw py::type_error(c10::str("attnmeta_torch: ", args...));
+  throw py::type_error(cat("attnmeta_torch: ", args...));
 }
 #define ATTNMETA_TORCH_CHECK_VALUE(cond, ...) \
   do {                                        \
@@ -67,7 +91,7 @@ std::string dtype_name(const at::Tensor& t) {
     case at::kInt: return "torch.int32";
     case at::kLong: return "torch.int64";
     case at::kByte: return "torch.uint8";
-    default: return c10::str(t.scalar_type());
+    default: return std::string("torch.") + c10::toString(t.scalar_type());
   }
 }
 
@@ -260,7 +284,7 @@ void compute(int64_t mode_number, const at::Tensor& seq_lens, const std::optiona
   if (e == cudaErrorInvalidValue && *attnmeta::last_error_message() != '\0')
     throw py::value_error(attnmeta::last_error_message());
   if (e != cudaSuccess)
-    throw std::runtime_error(c10::str("attnmeta_torch: compute_metadata failed: ", cudaGetErrorString(e)));
+    throw std::runtime_error(cat("attnmeta_torch: compute_metadata failed: ", cudaGetErrorString(e)));
 }
 
 /// Bytes of workspace a call with batches up to max_bs needs (host arithmetic, no CUDA call).
@@ -294,5 +318,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   bits["error_mask"] = attnmeta::status_error_mask;
   m.attr("status_bits") = bits;
   m.attr("single_launch_max_bs") = attnmeta::single_launch_max_bs;
-  m.attr("version") = c10::str(ATTNMETA_VERSION_MAJOR, ".", ATTNMETA_VERSION_MINOR, ".", ATTNMETA_VERSION_PATCH);
+  m.attr("version") = cat(ATTNMETA_VERSION_MAJOR, ".", ATTNMETA_VERSION_MINOR, ".", ATTNMETA_VERSION_PATCH);
 }
