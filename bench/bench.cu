@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -27,7 +28,7 @@
 
 namespace {
 
-constexpr int W = 163840;  // page_table width: DeepSeek-V3.2's context
+int W = 163840;  // page_table width: DeepSeek-V3.2's context (ATTNMETA_BENCH_WIDTH overrides it)
 constexpr int page_size = 64;
 constexpr int max_bs = 4096;
 constexpr int max_draft_tokens = max_bs * 4;
@@ -124,6 +125,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
     if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
   }
+  if (const char* w = std::getenv("ATTNMETA_BENCH_WIDTH")) W = std::atoi(w);
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::printf("no CUDA device: nothing to benchmark\n");
