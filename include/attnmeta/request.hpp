@@ -54,12 +54,14 @@ struct step_shape {
   }
 };
 
-/// Reads request b of `batch` and returns what it adds, ORing into `flags` any status bit its
-/// inputs raise. Negative lengths read as 0; lengths past INT32_MAX saturate. O(1), two to three
-/// reads of device memory.
-template <class Batch, class Clamp>
-ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& shape, const Clamp& clamp,
-                                        int b, uint32_t& flags) {
+/// A request's q_b and kv'_b as the outputs use them: negative lengths read as 0 (status bit),
+/// lengths past INT32_MAX saturate (status bit). O(1), one or two reads of device memory.
+struct request_lengths {
+  int64_t q;
+  int64_t kv;
+};
+template <class Batch>
+ATTNMETA_HD request_lengths lengths_of(const Batch& batch, int b, uint32_t& flags) {
   int64_t seq = batch.seq_lens[b];
   int64_t q = batch.q_per_request ? batch.extend_lens[b] : static_cast<int64_t>(batch.q_constant);
   if (seq < 0 || q < 0) flags |= status_negative_length;
@@ -70,7 +72,27 @@ ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& sh
   q = q > int32_max ? int32_max : q;
   kv = kv > int32_max ? int32_max : kv;
   if (q > kv) flags |= status_query_longer_than_kv;
+  return {q, kv};
+}
 
+/// The req_to_token row of request b, or -1 when its req_pool_index is out of range (status bit).
+template <class Batch>
+ATTNMETA_HD int64_t page_row_of(const Batch& batch, int b, uint32_t& flags) {
+  const int64_t row = batch.pages.req_pool_indices[b];
+  if (row < 0 || row > int32_max || (batch.pages.pool_rows >= 0 && row >= batch.pages.pool_rows)) {
+    flags |= status_bad_req_pool_index;
+    return -1;
+  }
+  return row;
+}
+
+/// Reads request b of `batch` and returns what it adds, ORing into `flags` any status bit its
+/// inputs raise. O(1), two to three reads of device memory.
+template <class Batch, class Clamp>
+ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& shape, const Clamp& clamp,
+                                        int b, uint32_t& flags) {
+  const request_lengths len = lengths_of(batch, b, flags);
+  const int64_t q = len.q, kv = len.kv;
   request_totals r;
   r.tokens = q;
   r.kv = kv;
@@ -80,14 +102,9 @@ ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& sh
   constexpr int64_t topk_cap = int64_t(1) << 32;  // already past int32; keeps bs * cap inside int64
   r.topk = r.topk > topk_cap ? topk_cap : r.topk;
 
-  if (shape.wants_pages() && q > 0 && kv > 0) {
-    const int64_t row = batch.pages.req_pool_indices[b];
-    if (row < 0 || row > int32_max || (batch.pages.pool_rows >= 0 && row >= batch.pages.pool_rows)) {
-      flags |= status_bad_req_pool_index;
-    } else {
-      if (kv > shape.width) flags |= status_kv_over_width;
-      r.units = shape.column_chunks(shape.columns(kv)) * shape.row_groups(q);
-    }
+  if (shape.wants_pages() && q > 0 && kv > 0 && page_row_of(batch, b, flags) >= 0) {
+    if (kv > shape.width) flags |= status_kv_over_width;
+    r.units = shape.column_chunks(shape.columns(kv)) * shape.row_groups(q);
   }
   return r;
 }
