@@ -39,11 +39,8 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   const int bs = p.batch.bs;
   const int grid = grid_blocks(sm_count, cap, bs, p.shape);
   if (algorithm == path::single_launch) {
-    step_params<Batch, Clamp> q = p;  // the blocks that scan and write the 1-D outputs
-    const int64_t rows = (int64_t(cap.max_tokens) > bs + 1 ? int64_t(cap.max_tokens) : bs + 1);
-    q.table_blocks = int(ceil_div(rows, block_threads) < grid ? ceil_div(rows, block_threads) : grid);
     const size_t smem = sizeof(request_totals) * (size_t(bs) + 1);
-    single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(q);
+    single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
     return cudaGetLastError();
   }
   auto* table = static_cast<request_totals*>(workspace);
@@ -81,8 +78,7 @@ cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capa
                              ? opt.algorithm
                              : (batch.bs <= single_launch_max_bs ? path::single_launch : path::device_scan);
   const metadata_outputs out = detail::resolve_strides(outputs, cap, opt);
-  const detail::step_params<ragged_batch<SeqT, QT, IdxT>, Clamp> p{batch, clamp, detail::shape_of(cap, opt, out), out,
-                                                                   0};
+  const detail::step_params<ragged_batch<SeqT, QT, IdxT>, Clamp> p{batch, clamp, detail::shape_of(cap, opt, out), out};
   const bool vec = out.page_table && detail::aligned16(out.page_table, out.page_table_row_stride) &&
                    detail::aligned16(batch.pages.req_to_token, batch.pages.row_stride);
   return vec ? detail::launch_step<true>(workspace, cap, p, algorithm, stream)
