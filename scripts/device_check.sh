@@ -32,6 +32,9 @@ if want tests; then
   "$T" >"$OUT/gpu_tests.log" 2>&1; rc=$?
   note "gpu tests: rc=$rc, $(catch_line "$OUT/gpu_tests.log")"
   [ $rc -ne 0 ] && tail -40 "$OUT/gpu_tests.log"
+  timeout 400 "$T" "[stress]" >"$OUT/gpu_stress.log" 2>&1; rc=$?
+  note "gpu stress: rc=$rc, $(grep -E '^stress:' "$OUT/gpu_stress.log"), $(catch_line "$OUT/gpu_stress.log")"
+  [ $rc -ne 0 ] && tail -30 "$OUT/gpu_stress.log"
   "$BUILD/tests/attnmeta_host_tests" >"$OUT/host_tests.log" 2>&1
   note "host tests: rc=$?, $(catch_line "$OUT/host_tests.log")"
 fi
