@@ -41,7 +41,7 @@ fi
 
 if want sanitize; then
   for tool in memcheck racecheck initcheck synccheck; do
-    ATTNMETA_TEST_DIVISOR=${DIVISOR:-20} timeout "${SAN_TIMEOUT:-120}" compute-sanitizer --tool $tool --error-exitcode 9 "$T" \
+    ATTNMETA_TEST_DIVISOR=${DIVISOR:-1} timeout "${SAN_TIMEOUT:-120}" compute-sanitizer --tool $tool --error-exitcode 9 "$T" \
       >"$OUT/sanitizer_$tool.log" 2>&1; rc=$?
     note "compute-sanitizer $tool: rc=$rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_$tool.log" | tail -1 | sed 's/=* *//'), $(catch_line "$OUT/sanitizer_$tool.log")"
     [ $rc -ne 0 ] && grep -m5 -A8 "=====" "$OUT/sanitizer_$tool.log" | head -40

@@ -104,3 +104,58 @@ TEST_CASE("big: lengths and scans at the edge of int32 saturate and are reported
     }
   }
 }
+
+TEST_CASE("device-side mistakes, one at a time: each sets its bit, touches nothing outside the buffers, "
+          "and leaves the well-formed requests right", "[gpu][bad]") {
+  std::mt19937_64 rng(0x7ab1e);
+  shape_limits lim;
+  lim.pages = false;
+  step_case base = random_case(rng, lim, mode::draft_extend, 8);
+  base.which = all_1d;
+  base.types = 7;  // int64 inputs, so any value can be planted
+  base.page_table = base.block_table = true;
+  base.opt.page_size = 4;
+  base.opt.topk = 50;
+  base.cap = {8, 8 * 4, 64};
+  base.pt_stride = base.bt_stride = base.pt_offset = 0;
+  base.s.pool_rows = 8;
+  base.s.r2t_stride = 64;
+  base.r2t_offset = 0;
+  base.r2t.resize(8 * 64);
+  for (size_t i = 0; i < base.r2t.size(); ++i) base.r2t[i] = int32_t(i * 7);
+  base.s.rpi.resize(8);
+  for (int b = 0; b < 8; ++b) base.s.seq[b] = 10 + 5 * b, base.s.q[b] = 1 + b % 4, base.s.rpi[b] = 7 - b;
+  REQUIRE(expected_outputs(base).status == 0);
+
+  struct mistake {
+    const char* what;
+    uint32_t bit;
+    void (*plant)(step_case&);
+  };
+  const mistake table[] = {
+      {"negative seq_lens", attnmeta::status_negative_length, [](step_case& c) { c.s.seq[3] = -5; }},
+      {"negative extend_lens", attnmeta::status_negative_length, [](step_case& c) { c.s.q[2] = -1; }},
+      {"q > kv' (notice)", attnmeta::status_query_longer_than_kv, [](step_case& c) { c.s.seq[1] = 1, c.s.q[1] = 4; }},
+      {"N > max_tokens", attnmeta::status_tokens_over_capacity, [](step_case& c) { c.cap.max_tokens = 9; }},
+      {"kv' > W", attnmeta::status_kv_over_width, [](step_case& c) { c.s.seq[5] = 500; }},
+      {"req_pool_indices < 0", attnmeta::status_bad_req_pool_index, [](step_case& c) { c.s.rpi[0] = -3; }},
+      {"req_pool_indices >= pool_rows", attnmeta::status_bad_req_pool_index, [](step_case& c) { c.s.rpi[6] = 8; }},
+      {"req_pool_indices past int32", attnmeta::status_bad_req_pool_index,
+       [](step_case& c) { c.s.rpi[4] = int64_t(1) << 33, c.s.pool_rows = -1; }},
+      {"seq_lens past int32", attnmeta::status_int32_overflow, [](step_case& c) { c.s.seq[7] = int64_t(1) << 35; }},
+      {"cu_seqlens_k past int32", attnmeta::status_int32_overflow,
+       [](step_case& c) { c.s.seq[0] = INT32_MAX - 3, c.s.seq[1] = INT32_MAX - 3; }},
+  };
+  for (const mistake& m : table) {
+    step_case c = base;
+    m.plant(c);
+    const ref::buffers want = expected_outputs(c);
+    INFO(m.what << ": " << c.describe());
+    REQUIRE((want.status & m.bit) != 0);  // the reference agrees the bit belongs here
+    for (path p : {path::single_launch, path::device_scan}) {
+      const std::string diff = dev::check_on_device(c, p);  // every buffer, guards and status included
+      INFO(diff);
+      REQUIRE(diff.empty());
+    }
+  }
+}
