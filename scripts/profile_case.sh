@@ -1,4 +1,7 @@
-# ncu source-level view of one benchmark case: stall samples per SASS instruction.
+#!/usr/bin/env bash
+# ncu on one benchmark case (bench --only MODE:BS:pages:short, say): a full report and a SASS
+# listing with stall samples per instruction, in $OUT. Needs build/bench/attnmeta_bench.
+OUT=${OUT:-$PWD/out}; mkdir -p "$OUT"
 case=${1:-draft_extend_const:1:pages:short}
 timeout 240 ncu --set full --import-source no --page source --print-source sass --kernel-name regex:"single_launch" \
   --launch-skip 3 --launch-count 1 build/bench/attnmeta_bench --only "$case" > "$OUT/ncu_source.log" 2>&1
