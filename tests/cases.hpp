@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <attnmeta/batch.hpp>
+#include <attnmeta/host.hpp>
 #include <attnmeta/request.hpp>
 
 #include "reference.hpp"
@@ -287,6 +288,39 @@ inline step_case random_case(std::mt19937_64& rng, const shape_limits& lim, mode
     c.s.rpi.assign(bs, 0);
   }
   return c;
+}
+
+/// Gives c dense page tables (each as asked) of width W and page_size, over a pool of pool_rows
+/// rows of distinct slots, with req_pool_indices drawn from the pool.
+inline void use_dense_pages(step_case& c, std::mt19937_64& rng, bool page_table, bool block_table, int64_t W,
+                            int page_size, int64_t pool_rows) {
+  c.page_table = page_table;
+  c.block_table = block_table;
+  c.opt.page_size = page_size;
+  c.cap.page_table_width = int(W);
+  c.pt_stride = c.bt_stride = c.pt_offset = 0;
+  c.s.pool_rows = pool_rows;
+  c.s.r2t_stride = W;
+  c.r2t_offset = 0;
+  c.r2t.resize(size_t(pool_rows * W));
+  for (size_t i = 0; i < c.r2t.size(); ++i) c.r2t[i] = int32_t((i * 2654435761u) % 1000003);
+  c.s.rpi.resize(c.s.bs);
+  for (auto& r : c.s.rpi) r = int64_t(rng() % uint64_t(pool_rows));
+}
+
+/// Runs the host backend on c (typed arrays, guarded poisoned outputs); returns what it wrote.
+inline ref::buffers run_host_backend(const step_case& c, cudaError_t& err) {
+  ref::buffers got = poisoned_outputs(c);
+  uint32_t status = 0;
+  with_types(c.types, [&](auto s, auto q, auto i) {
+    typed_inputs<decltype(s), decltype(q), decltype(i)> in(c);
+    const attnmeta::metadata_outputs out =
+        outputs_over(c, got, [](std::vector<int32_t>& v) { return v.data(); }, &status);
+    with_batch(c, in.seq.data(), in.q.data(), in.rpi.data(), c.r2t.data() + c.r2t_offset,
+               [&](const auto& batch) { err = attnmeta::host::compute_metadata(c.cap, batch, c.opt, out); });
+  });
+  got.status = status;
+  return got;
 }
 
 /// The same case with fresh lengths and req_pool_indices (bs, D, capacity, layout unchanged): what

@@ -66,16 +66,7 @@ TEST_CASE("edges: bs 0 and 1, q = 0, exact capacity and one past, one huge reque
     step_case c = random_case(rng, big, mode::extend, 40);
     c.s.q[17] = 20000;
     c.cap.max_tokens = 20000 + 200;
-    c.page_table = c.block_table = true;
-    c.opt.page_size = 64;
-    c.cap.page_table_width = 512;
-    c.pt_stride = c.bt_stride = c.pt_offset = 0;
-    c.s.pool_rows = 41;
-    c.s.r2t_stride = 512;
-    c.r2t_offset = 0;
-    c.r2t.assign(41 * 512, 0);
-    for (size_t i = 0; i < c.r2t.size(); ++i) c.r2t[i] = int32_t(i * 7 % 100003);
-    for (int b = 0; b < 40; ++b) c.s.rpi[b] = b;
+    use_dense_pages(c, rng, true, true, 512, 64, 41);
     INFO(path_name(p) << " huge " << c.describe());
     std::string diff = dev::check_on_device(c, p);
     INFO(diff);
@@ -86,16 +77,9 @@ TEST_CASE("edges: bs 0 and 1, q = 0, exact capacity and one past, one huge reque
     std::fill(d.s.q.begin(), d.s.q.end(), 4);
     d.cap = {32, 128, 8192};
     d.which = all_1d;
-    d.page_table = d.block_table = true;
-    d.opt.page_size = 64;
     d.opt.topk = 2048;
-    d.pt_stride = d.bt_stride = d.pt_offset = 0;
-    d.s.pool_rows = 64;
-    d.s.r2t_stride = 8192;
-    d.r2t_offset = 0;
-    d.r2t.assign(64 * 8192, 0);
-    for (size_t i = 0; i < d.r2t.size(); ++i) d.r2t[i] = int32_t((i * 2654435761u) % 1000003);
-    for (int b = 0; b < 32; ++b) d.s.seq[b] = 1 + int64_t(rng() % 8192), d.s.rpi[b] = int64_t(rng() % 64);
+    use_dense_pages(d, rng, true, true, 8192, 64, 64);
+    for (int b = 0; b < 32; ++b) d.s.seq[b] = 1 + int64_t(rng() % 8192);
     INFO(path_name(p) << " draft " << d.describe());
     diff = dev::check_on_device(d, p);
     INFO(diff);
@@ -167,22 +151,33 @@ TEST_CASE("workspace_size's bound covers cub::DeviceScan's own query", "[gpu][wo
   }
 }
 
-TEST_CASE("device_exclusive_sum and block_offsets produce [n+1] offsets with the total at [n]", "[gpu][blocks]") {
-  std::mt19937_64 rng(14);
-  for (int n : {0, 1, 5, 1023, 1024, 1025, 3000, 100000}) {
+/// For each n: n random values, their [n + 1] offsets computed by run(in, out, n) on the device,
+/// checked against the plain loop.
+template <class Run>
+void check_offsets(uint64_t seed, std::initializer_list<int> sizes, Run run) {
+  std::mt19937_64 rng(seed);
+  for (int n : sizes) {
     std::vector<int64_t> in(n);
-    for (auto& x : in) x = int64_t(rng() % 1000);
+    for (auto& x : in) x = int64_t(rng() % 100000);
     std::vector<int64_t> want(n + 1, 0);
     for (int i = 0; i < n; ++i) want[i + 1] = want[i] + in[i];
     dev::buffer<int64_t> d_in(in.empty() ? std::vector<int64_t>(1) : in), d_out(std::vector<int64_t>(n + 1, -1));
-    size_t bytes = 0;
-    CUDA_OK(attnmeta::device_exclusive_sum(nullptr, bytes, d_in.ptr, d_out.ptr, n));
-    dev::buffer<char> temp(std::vector<char>(bytes + 1));
-    CUDA_OK(attnmeta::device_exclusive_sum(temp.ptr, bytes, d_in.ptr, d_out.ptr, n));
+    run(d_in.ptr, d_out.ptr, n);
+    CUDA_OK(cudaGetLastError());
     std::vector<int64_t> got;
     d_out.download(got);
+    INFO("n " << n);
     REQUIRE(got == want);
   }
+}
+
+TEST_CASE("device_exclusive_sum produces [n+1] offsets with the total at [n]", "[gpu][blocks]") {
+  check_offsets(14, {0, 1, 5, 1023, 1024, 1025, 3000, 100000}, [](const int64_t* in, int64_t* out, int n) {
+    size_t bytes = 0;
+    CUDA_OK(attnmeta::device_exclusive_sum(nullptr, bytes, in, out, n));
+    dev::buffer<char> temp(std::vector<char>(bytes + 1));
+    CUDA_OK(attnmeta::device_exclusive_sum(temp.ptr, bytes, in, out, n));
+  });
 }
 
 // One block scans n items of global memory with block_offsets.
@@ -190,6 +185,11 @@ __global__ void block_offsets_kernel(const int64_t* in, int64_t* out, int n) {
   using scan = attnmeta::block_offsets<int64_t, 128, 3>;
   __shared__ scan::temp_storage storage;
   scan::exclusive_sum(storage, n, [&](int i) { return in[i]; }, [&](int i, int64_t v) { out[i] = v; });
+}
+
+TEST_CASE("block_offsets: any length, tile by tile with the carried prefix", "[gpu][blocks]") {
+  check_offsets(15, {0, 1, 2, 383, 384, 385, 769, 5000},  // tile = 128 * 3 = 384
+                [](const int64_t* in, int64_t* out, int n) { block_offsets_kernel<<<1, 128>>>(in, out, n); });
 }
 
 // One warp scans n items of global memory with warp_offsets.
@@ -200,33 +200,6 @@ __global__ void warp_offsets_kernel(const int64_t* in, int64_t* out, int n) {
 }
 
 TEST_CASE("warp_offsets: any length, tile by tile with the carried prefix", "[gpu][blocks]") {
-  std::mt19937_64 rng(16);
-  for (int n : {0, 1, 2, 95, 96, 97, 200, 5000}) {  // tile = 32 * 3 = 96
-    std::vector<int64_t> in(n);
-    for (auto& x : in) x = int64_t(rng() % 100000);
-    std::vector<int64_t> want(n + 1, 0);
-    for (int i = 0; i < n; ++i) want[i + 1] = want[i] + in[i];
-    dev::buffer<int64_t> d_in(in.empty() ? std::vector<int64_t>(1) : in), d_out(std::vector<int64_t>(n + 1, -1));
-    warp_offsets_kernel<<<1, 64>>>(d_in.ptr, d_out.ptr, n);
-    CUDA_OK(cudaGetLastError());
-    std::vector<int64_t> got;
-    d_out.download(got);
-    REQUIRE(got == want);
-  }
-}
-
-TEST_CASE("block_offsets: any length, tile by tile with the carried prefix", "[gpu][blocks]") {
-  std::mt19937_64 rng(15);
-  for (int n : {0, 1, 2, 383, 384, 385, 769, 5000}) {  // tile = 128 * 3 = 384
-    std::vector<int64_t> in(n);
-    for (auto& x : in) x = int64_t(rng() % 100000);
-    std::vector<int64_t> want(n + 1, 0);
-    for (int i = 0; i < n; ++i) want[i + 1] = want[i] + in[i];
-    dev::buffer<int64_t> d_in(in.empty() ? std::vector<int64_t>(1) : in), d_out(std::vector<int64_t>(n + 1, -1));
-    block_offsets_kernel<<<1, 128>>>(d_in.ptr, d_out.ptr, n);
-    CUDA_OK(cudaGetLastError());
-    std::vector<int64_t> got;
-    d_out.download(got);
-    REQUIRE(got == want);
-  }
+  check_offsets(16, {0, 1, 2, 95, 96, 97, 200, 5000},  // tile = 32 * 3 = 96
+                [](const int64_t* in, int64_t* out, int n) { warp_offsets_kernel<<<1, 64>>>(in, out, n); });
 }

@@ -50,19 +50,7 @@ TEST_CASE("every launcher captures in a CUDA graph (global mode) and replays wit
         shape_limits lim;
         lim.max_seq = 400;
         step_case c = random_case(rng, lim, m, it == 0 ? 1 : 1 + int(rng() % 60));
-        if (it % 2 == 0) {  // with page tables
-          c.page_table = true;
-          c.block_table = it == 2;
-          c.opt.page_size = 64;
-          c.cap.page_table_width = 512;
-          c.pt_stride = c.bt_stride = c.pt_offset = 0;
-          c.s.pool_rows = c.s.bs + 3;
-          c.s.r2t_stride = 512;
-          c.r2t_offset = 0;
-          c.r2t.assign(size_t(c.s.pool_rows * 512), 0);
-          for (size_t i = 0; i < c.r2t.size(); ++i) c.r2t[i] = int32_t(i * 13 % 99991);
-          c.s.rpi.assign(c.s.bs, 0);
-        }
+        if (it % 2 == 0) use_dense_pages(c, rng, true, it == 2, 512, 64, c.s.bs + 3);  // with page tables
         c.cap.max_tokens = c.s.bs * (m == mode::extend ? 40 : 4);  // room for any new lengths
         INFO(name(m) << " " << c.describe());
         with_types(dev::device_types(c.types), [&](auto s, auto q, auto i) {

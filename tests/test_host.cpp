@@ -101,20 +101,6 @@ TEST_CASE("host backend: SPEC's worked example, extend mode", "[host]") {
   CHECK(ke == std::vector<int32_t>{8, 9, 10, 13, 14});
 }
 
-/// Runs the host backend on a case; returns the outputs and the error code.
-inline ref::buffers run_host(const step_case& c, cudaError_t& err) {
-  ref::buffers got = poisoned_outputs(c);
-  uint32_t status = 0;
-  with_types(c.types, [&](auto s, auto q, auto i) {
-    typed_inputs<decltype(s), decltype(q), decltype(i)> in(c);
-    const attnmeta::metadata_outputs out = outputs_over(c, got, [](std::vector<int32_t>& v) { return v.data(); }, &status);
-    with_batch(c, in.seq.data(), in.q.data(), in.rpi.data(), c.r2t.data() + c.r2t_offset,
-               [&](const auto& batch) { err = attnmeta::host::compute_metadata(c.cap, batch, c.opt, out); });
-  });
-  got.status = status;
-  return got;
-}
-
 TEST_CASE("host backend equals the reference on random batches, every mode", "[host]") {
   std::mt19937_64 rng(20261124);
   int count = 0;
@@ -125,7 +111,7 @@ TEST_CASE("host backend equals the reference on random batches, every mode", "[h
       if (it % 50 == 0) lim.max_bs = 3000;  // thousands of requests
       const step_case c = random_case(rng, lim, m);
       cudaError_t err;
-      const ref::buffers got = run_host(c, err);
+      const ref::buffers got = run_host_backend(c, err);
       INFO(c.describe() << " " << attnmeta::last_error_message());
       REQUIRE(err == cudaSuccess);
       const std::string diff = compare(expected_outputs(c), got);
@@ -147,7 +133,7 @@ TEST_CASE("host backend: capacity edges (exact, one past), q = 0, one huge reque
     for (auto q : c.s.q) n += q;
     c.cap.max_tokens = int(it % 2 ? n : std::max<int64_t>(n - 1, 0));  // exactly the capacity, or one short
     cudaError_t err;
-    const ref::buffers got = run_host(c, err);
+    const ref::buffers got = run_host_backend(c, err);
     INFO(c.describe());
     REQUIRE(err == cudaSuccess);
     const ref::buffers want = expected_outputs(c);

@@ -41,18 +41,8 @@ TEST_CASE("big: bs 65536 with page tables, through the device-scan path", "[gpu]
     lim.pages = false;
     step_case c = random_case(rng, lim, m, 65536);
     c.which = all_1d;
-    c.page_table = c.block_table = true;
-    c.opt.page_size = 16;
-    c.cap.page_table_width = 64;
     c.cap.max_tokens = 65536 * 4;
-    c.pt_stride = c.bt_stride = c.pt_offset = 0;
-    c.s.pool_rows = 1024;
-    c.s.r2t_stride = 64;
-    c.r2t_offset = 0;
-    c.r2t.resize(1024 * 64);
-    for (size_t i = 0; i < c.r2t.size(); ++i) c.r2t[i] = int32_t(i * 31 % 65521);
-    c.s.rpi.resize(c.s.bs);
-    for (auto& r : c.s.rpi) r = int64_t(rng() % 1024);
+    use_dense_pages(c, rng, true, true, 64, 16, 1024);
     INFO(c.describe());
     const std::string diff = dev::check_on_device(c, path::automatic);
     INFO(diff);
@@ -113,18 +103,10 @@ TEST_CASE("device-side mistakes, one at a time: each sets its bit, touches nothi
   step_case base = random_case(rng, lim, mode::draft_extend, 8);
   base.which = all_1d;
   base.types = 7;  // int64 inputs, so any value can be planted
-  base.page_table = base.block_table = true;
-  base.opt.page_size = 4;
   base.opt.topk = 50;
   base.cap = {8, 8 * 4, 64};
-  base.pt_stride = base.bt_stride = base.pt_offset = 0;
-  base.s.pool_rows = 8;
-  base.s.r2t_stride = 64;
-  base.r2t_offset = 0;
-  base.r2t.resize(8 * 64);
-  for (size_t i = 0; i < base.r2t.size(); ++i) base.r2t[i] = int32_t(i * 7);
-  base.s.rpi.resize(8);
-  for (int b = 0; b < 8; ++b) base.s.seq[b] = 10 + 5 * b, base.s.q[b] = 1 + b % 4, base.s.rpi[b] = 7 - b;
+  use_dense_pages(base, rng, true, true, 64, 4, 8);
+  for (int b = 0; b < 8; ++b) base.s.seq[b] = 10 + 5 * b, base.s.q[b] = 1 + b % 4;
   REQUIRE(expected_outputs(base).status == 0);
 
   struct mistake {

@@ -9,8 +9,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <attnmeta/host.hpp>
-
 #include "../cases.hpp"
 
 using namespace cases;
@@ -98,16 +96,8 @@ step_case as_stored(step_case c) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
   const step_case c = as_stored(make_case(in));
-  ref::buffers got = poisoned_outputs(c);
-  uint32_t status = 0;
   cudaError_t err = cudaSuccess;
-  with_types(c.types, [&](auto s, auto q, auto i) {
-    typed_inputs<decltype(s), decltype(q), decltype(i)> arrays(c);
-    const attnmeta::metadata_outputs out = outputs_over(c, got, [](std::vector<int32_t>& v) { return v.data(); }, &status);
-    with_batch(c, arrays.seq.data(), arrays.q.data(), arrays.rpi.data(), c.r2t.data() + c.r2t_offset,
-               [&](const auto& batch) { err = attnmeta::host::compute_metadata(c.cap, batch, c.opt, out); });
-  });
-  got.status = status;
+  ref::buffers got = run_host_backend(c, err);
   if (well_formed(c) != (err == cudaSuccess)) {
     std::fprintf(stderr, "accepted %d, want %d: %s | %s\n", err == cudaSuccess, well_formed(c),
                  attnmeta::last_error_message(), c.describe().c_str());
