@@ -121,8 +121,8 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   fill_step<Vec>(p, table);
 }
 
-/// cub::DeviceScan's input for the device-scan path: request b's totals (zero past bs), with its
-/// status bits published as it is read.
+/// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits
+/// published as it is read (device_exclusive_sum supplies the zero at bs).
 template <class Batch, class Clamp>
 struct request_loader {
   step_params<Batch, Clamp> p;
