@@ -27,6 +27,8 @@ struct page_divisor {
   __device__ __forceinline__ bool divides(int c) const {
     return shift >= 0 ? (c & (size - 1)) == 0 : c % size == 0;
   }
+  /// c / page_size for a column c >= 0.
+  __device__ __forceinline__ int quotient(int c) const { return shift >= 0 ? c >> shift : c / size; }
   /// floor(v / page_size), as Python's //: an arithmetic shift floors negative slots too.
   __device__ __forceinline__ int32_t floor_of(int32_t v) const {
     if (shift >= 0) return v >> shift;
@@ -35,7 +37,7 @@ struct page_divisor {
   }
 };
 
-/// block_table entries among the `n` columns [col, col + n) that a lane holds in v.
+/// block_table entries among the 4 columns [col, col + 4) that a lane holds in v.
 __device__ __forceinline__ void store_blocks(const metadata_outputs& out, const page_divisor& pd, const page_unit& u,
                                              int col, const int32_t* v) {
 #pragma unroll
@@ -43,8 +45,7 @@ __device__ __forceinline__ void store_blocks(const metadata_outputs& out, const 
     const int c = col + k;
     if (c < u.cols && pd.divides(c)) {
       const int32_t block = pd.floor_of(v[k]);
-      const int bc = pd.shift >= 0 ? c >> pd.shift : c / pd.size;
-      int32_t* dst = out.block_table + u.row0 * out.block_table_row_stride + bc;
+      int32_t* dst = out.block_table + u.row0 * out.block_table_row_stride + pd.quotient(c);
       for (int r = 0; r < u.rows; ++r) dst[r * out.block_table_row_stride] = block;
     }
   }
@@ -100,7 +101,7 @@ __device__ __forceinline__ void copy_page_rows(const metadata_outputs& out, cons
 /// page_size-th slots it needs (block column c reads slot c * page_size).
 __device__ __forceinline__ void copy_block_rows(const metadata_outputs& out, const page_divisor& pd, const page_unit& u) {
   const int lane = threadIdx.x & 31;
-  const int blocks = pd.shift >= 0 ? (u.cols + pd.size - 1) >> pd.shift : (u.cols + pd.size - 1) / pd.size;
+  const int blocks = u.cols > 0 ? pd.quotient(u.cols - 1) + 1 : 0;  // ceil(cols / page_size), no overflow
   const int first = u.chunk * int(page_unit_columns) + lane;
   constexpr int per_lane = int(page_unit_columns) / 32;
   int32_t v[per_lane];
