@@ -224,8 +224,9 @@ inline step_case random_case(std::mt19937_64& rng, const shape_limits& lim, mode
   step_case c;
   c.m = m;
   if (bs < 0) {
-    const int edges[] = {0, 1, 2, 3, 31, 32, 33};
-    bs = chance(0.3) ? edges[uni(0, 6)] : int(uni(0, lim.max_bs));
+    // 32 and 64: where the single launch changes its scan (one lane a request, two, a block)
+    const int edges[] = {0, 1, 2, 3, 31, 32, 33, 63, 64, 65};
+    bs = chance(0.3) ? edges[uni(0, 9)] : int(uni(0, lim.max_bs));
   }
   c.s.bs = bs;
   c.D = int(uni(chance(0.1) ? 0 : 1, 4));

@@ -39,7 +39,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   const int bs = p.batch.bs;
   const int grid = grid_blocks(sm_count, cap, bs, p.shape);
   if (algorithm == path::single_launch) {
-    const size_t smem = sizeof(request_totals) * (size_t(bs) + 1);
+    const size_t smem = single_launch_smem(bs, p.shape.wants_pages());
     single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
     return cudaGetLastError();
   }

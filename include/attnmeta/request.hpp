@@ -75,22 +75,24 @@ ATTNMETA_HD request_lengths lengths_of(const Batch& batch, int b, uint32_t& flag
   return {q, kv};
 }
 
-/// The req_to_token row of request b, or -1 when its req_pool_index is out of range (status bit).
+/// The req_to_token row that pool index `index` names, or -1 when it is out of range (status bit).
 template <class Batch>
-ATTNMETA_HD int64_t page_row_of(const Batch& batch, int b, uint32_t& flags) {
-  const int64_t row = batch.pages.req_pool_indices[b];
-  if (row < 0 || row > int32_max || (batch.pages.pool_rows >= 0 && row >= batch.pages.pool_rows)) {
+ATTNMETA_HD int64_t page_row(const Batch& batch, int64_t index, uint32_t& flags) {
+  if (index < 0 || index > int32_max || (batch.pages.pool_rows >= 0 && index >= batch.pages.pool_rows)) {
     flags |= status_bad_req_pool_index;
     return -1;
   }
-  return row;
+  return index;
 }
 
 /// Reads request b of `batch` and returns what it adds, ORing into `flags` any status bit its
-/// inputs raise. O(1), two to three reads of device memory.
+/// inputs raise; `row` gets the request's req_to_token row, or -1 when it has no page rows to copy
+/// (no table asked for, q or kv' zero, or a bad req_pool_index). O(1): two to three reads of device
+/// memory, all issued before any of them is used.
 template <class Batch, class Clamp>
 ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& shape, const Clamp& clamp,
-                                        int b, uint32_t& flags) {
+                                        int b, uint32_t& flags, int32_t& row) {
+  const int64_t pool_index = shape.wants_pages() ? static_cast<int64_t>(batch.pages.req_pool_indices[b]) : -1;
   const request_lengths len = lengths_of(batch, b, flags);
   const int64_t q = len.q, kv = len.kv;
   request_totals r;
@@ -102,11 +104,23 @@ ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& sh
   constexpr int64_t topk_cap = int64_t(1) << 32;  // already past int32; keeps bs * cap inside int64
   r.topk = r.topk > topk_cap ? topk_cap : r.topk;
 
-  if (shape.wants_pages() && q > 0 && kv > 0 && page_row_of(batch, b, flags) >= 0) {
-    if (kv > shape.width) flags |= status_kv_over_width;
-    r.units = shape.column_chunks(shape.columns(kv)) * shape.row_groups(q);
+  row = -1;
+  if (shape.wants_pages() && q > 0 && kv > 0) {
+    row = static_cast<int32_t>(page_row(batch, pool_index, flags));
+    if (row >= 0) {
+      if (kv > shape.width) flags |= status_kv_over_width;
+      r.units = shape.column_chunks(shape.columns(kv)) * shape.row_groups(q);
+    }
   }
   return r;
+}
+
+/// The same, for a caller that does not keep the row.
+template <class Batch, class Clamp>
+ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& shape, const Clamp& clamp,
+                                        int b, uint32_t& flags) {
+  int32_t row;
+  return load_request(batch, shape, clamp, b, flags, row);
 }
 
 /// Status bits that only the totals reveal: N past max_tokens, scans past INT32_MAX.

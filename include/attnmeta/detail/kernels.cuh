@@ -18,6 +18,7 @@ constexpr int min_blocks_per_sm = 4;  // __launch_bounds__: the register budget
 constexpr int scan_items_per_thread = 2;
 using request_scan = block_offsets<request_totals, block_threads, scan_items_per_thread>;
 using request_warp_scan = warp_offsets<request_totals, scan_items_per_thread>;
+using request_lane_scan = warp_offsets<request_totals, 1>;  // one request a lane: the least code
 /// Batches up to this size are scanned by one warp (no block-wide scan).
 constexpr int warp_scan_max_bs = request_warp_scan::tile_items;
 
@@ -31,9 +32,11 @@ struct step_params {
 };
 
 /// Per-request outputs, per-token outputs (tail included) and page-table units, spread over the
-/// grid with grid-stride loops. `table` holds the exclusive prefixes at 0..bs.
+/// grid. `table` holds the exclusive prefixes at 0..bs; `rows`, if not null, each request's
+/// req_to_token row (else it is read from req_pool_indices).
 template <bool Vec, class Batch, class Clamp>
-__device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, const request_totals* table) {
+__device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, const request_totals* table,
+                                          const int32_t* rows) {
   const int bs = p.batch.bs;
   const request_totals total = table[bs];
   const int64_t thread = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -69,7 +72,13 @@ __device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, co
   const field_view<request_totals, &request_totals::units> first_unit{table};
   const auto& pages = p.batch.pages;
   const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
-  for (int64_t u = thread >> 5; u < total.units; u += threads >> 5) {  // one unit a warp
+  // One unit a warp. When there are fewer units than warps, consecutive units go to different
+  // blocks, so a small step's copying spreads over every SM instead of queueing on a few, and the
+  // order is reversed so that block 0, which also writes the per-request outputs, gets units last.
+  const int64_t warps = threads >> 5;
+  const int64_t warp =
+      total.units < warps ? warps - 1 - (int64_t(threadIdx.x >> 5) * gridDim.x + blockIdx.x) : thread >> 5;
+  for (int64_t u = warp; u < total.units; u += warps) {
     const int b = find_owner(first_unit, bs, u);
     const request_totals at = table[b];
     const request_totals next = table[b + 1];
@@ -80,9 +89,10 @@ __device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, co
     const int64_t group = (local | chunks) >> 31 ? local / chunks : int64_t(uint32_t(local) / uint32_t(chunks));
     unit.chunk = int(local - group * chunks);
     unit.row0 = at.tokens + group * page_unit_rows;
-    const int64_t end = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
-    unit.rows = int(end - unit.row0 < page_unit_rows ? end - unit.row0 : page_unit_rows);
-    unit.src = pages.req_to_token + pages.req_pool_indices[b] * pages.row_stride;
+    const int64_t last = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
+    unit.rows = int(last - unit.row0 < page_unit_rows ? last - unit.row0 : page_unit_rows);
+    const int64_t row = rows ? rows[b] : int64_t(pages.req_pool_indices[b]);
+    unit.src = pages.req_to_token + row * pages.row_stride;
     if (p.shape.page_table)
       copy_page_rows<Vec>(out, pd, unit);
     else
@@ -95,9 +105,14 @@ __device__ __forceinline__ void publish(uint32_t* status, uint32_t flags) {
   if (status && flags) atomicOr(status, flags);
 }
 
-/// The whole step in one launch: every block scans the batch into shared memory (bs + 1 prefixes,
-/// dynamic shared memory; one warp does it for small batches), then takes its share of the
-/// outputs. Block 0 reports the status bits.
+/// Dynamic shared memory of the single launch: bs + 1 prefixes, then bs req_to_token rows when a
+/// page table is asked for.
+inline size_t single_launch_smem(int bs, bool pages) {
+  return sizeof(request_totals) * (size_t(bs) + 1) + (pages ? sizeof(int32_t) * size_t(bs) : 0);
+}
+
+/// The whole step in one launch: every block scans the batch into shared memory (one warp does it
+/// for small batches), then takes its share of the outputs. Block 0 reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
   extern __shared__ __align__(16) unsigned char dynamic_smem[];
@@ -106,11 +121,21 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
     typename request_warp_scan::temp_storage warp;
   } scan_storage;
   request_totals* table = reinterpret_cast<request_totals*>(dynamic_smem);
+  int32_t* rows = p.shape.wants_pages() ? reinterpret_cast<int32_t*>(table + p.batch.bs + 1) : nullptr;
 
   uint32_t flags = 0;
-  const auto load = [&](int b) { return load_request(p.batch, p.shape, p.clamp, b, flags); };
+  const auto load = [&](int b) {
+    int32_t row;
+    const request_totals r = load_request(p.batch, p.shape, p.clamp, b, flags, row);
+    if (rows) rows[b] = row;
+    return r;
+  };
   const auto store = [&](int i, const request_totals& v) { table[i] = v; };
-  if (p.batch.bs <= warp_scan_max_bs) {
+  // Small steps are latency-bound, and much of the latency is fetching code the SM has not run yet:
+  // the smallest batches take the scan with the fewest instructions.
+  if (p.batch.bs <= request_lane_scan::tile_items) {
+    if (threadIdx.x < 32) request_lane_scan::exclusive_sum(scan_storage.warp, p.batch.bs, load, store);
+  } else if (p.batch.bs <= warp_scan_max_bs) {
     if (threadIdx.x < 32) request_warp_scan::exclusive_sum(scan_storage.warp, p.batch.bs, load, store);
   } else {
     request_scan::exclusive_sum(scan_storage.block, p.batch.bs, load, store);
@@ -118,7 +143,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   __syncthreads();
   if (blockIdx.x == 0)
     publish(p.out.status, flags | (threadIdx.x == 0 ? totals_flags(table[p.batch.bs], p.shape.max_tokens) : 0u));
-  fill_step<Vec>(p, table);
+  fill_step<Vec>(p, table, rows);
 }
 
 /// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits
@@ -140,7 +165,7 @@ template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm)
     table_fill_kernel(step_params<Batch, Clamp> p, const request_totals* table) {
   if (blockIdx.x == 0 && threadIdx.x == 0) publish(p.out.status, totals_flags(table[p.batch.bs], p.shape.max_tokens));
-  fill_step<Vec>(p, table);
+  fill_step<Vec>(p, table, nullptr);
 }
 
 }  // namespace detail

@@ -20,15 +20,14 @@ struct page_unit {
   int cols;            ///< min(kv'_b, W): columns the rows get
 };
 
-/// x / page_size and x % page_size == 0, by shift and mask for powers of two (1, 64, ...).
+/// Division by page_size, by shifts for powers of two (1, 64, ...).
 struct page_divisor {
   int size;
   int shift;  // -1: not a power of two
-  __device__ __forceinline__ bool divides(int c) const {
-    return shift >= 0 ? (c & (size - 1)) == 0 : c % size == 0;
-  }
   /// c / page_size for a column c >= 0.
   __device__ __forceinline__ int quotient(int c) const { return shift >= 0 ? c >> shift : c / size; }
+  /// ceil(c / page_size) for a column count c >= 0, without overflow near INT_MAX.
+  __device__ __forceinline__ int ceil_of(int c) const { return c > 0 ? quotient(c - 1) + 1 : 0; }
   /// floor(v / page_size), as Python's //: an arithmetic shift floors negative slots too.
   __device__ __forceinline__ int32_t floor_of(int32_t v) const {
     if (shift >= 0) return v >> shift;
@@ -37,85 +36,104 @@ struct page_divisor {
   }
 };
 
-/// block_table entries among the 4 columns [col, col + 4) that a lane holds in v.
-__device__ __forceinline__ void store_blocks(const metadata_outputs& out, const page_divisor& pd, const page_unit& u,
-                                             int col, const int32_t* v) {
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const int c = col + k;
-    if (c < u.cols && pd.divides(c)) {
-      const int32_t block = pd.floor_of(v[k]);
-      int32_t* dst = out.block_table + u.row0 * out.block_table_row_stride + pd.quotient(c);
-      for (int r = 0; r < u.rows; ++r) dst[r * out.block_table_row_stride] = block;
-    }
-  }
+/// Block column j of the unit's block_table rows: `block` in each row.
+__device__ __forceinline__ void store_block_column(const metadata_outputs& out, const page_unit& u, int j, int32_t block) {
+  const int64_t stride = out.block_table_row_stride;
+  int32_t* dst = out.block_table + u.row0 * stride + j;
+#pragma unroll 1
+  for (int r = 0; r < u.rows; ++r) dst[r * stride] = block;
+}
+
+/// block_table for block columns [j0, j1) of the unit's rows: block column j takes slot
+/// j * page_size of the request's row, divided by page_size. The lanes take the block columns in
+/// turn; a loop, not unrolled, so the code stays small (a small step runs it once, cold).
+__device__ __forceinline__ void store_block_columns(const metadata_outputs& out, const page_divisor& pd,
+                                                    const page_unit& u, int j0, int j1) {
+#pragma unroll 1
+  for (int j = j0 + int(threadIdx.x & 31); j < j1; j += 32)
+    store_block_column(out, u, j, pd.floor_of(__ldg(u.src + int64_t(j) * pd.size)));
+}
+
+/// Up to 4 slots [col, cols) of a row, element by element (zeros past cols).
+__device__ __forceinline__ int4 load_partial(const int32_t* src, int col, int cols) {
+  int4 v{0, 0, 0, 0};
+  if (col < cols) v.x = __ldg(src + col);
+  if (col + 1 < cols) v.y = __ldg(src + col + 1);
+  if (col + 2 < cols) v.z = __ldg(src + col + 2);
+  if (col + 3 < cols) v.w = __ldg(src + col + 3);
+  return v;
+}
+
+/// Columns [col, cols) of v (at most 4) to dst, element by element.
+__device__ __forceinline__ void store_partial(int32_t* dst, int col, int cols, const int4& v) {
+  if (col < cols) dst[col] = v.x;
+  if (col + 1 < cols) dst[col + 1] = v.y;
+  if (col + 2 < cols) dst[col + 2] = v.z;
+  if (col + 3 < cols) dst[col + 3] = v.w;
 }
 
 /// page_table (and block_table, if asked for) for one unit. Lane l holds columns
 /// base + 128 k + 4 l + [0, 4) for k < page_unit_vectors. Vec: req_to_token and page_table rows are
-/// 16-byte aligned, so full vectors move with one load and one store per row; the row's last,
-/// partial vector (and every vector without Vec) moves element by element.
+/// 16-byte aligned, so full vectors move with one load and one store per row, and the row's one
+/// partial vector (if any) is stored element by element after the rows; without Vec every vector
+/// moves element by element.
 template <bool Vec>
 __device__ __forceinline__ void copy_page_rows(const metadata_outputs& out, const page_divisor& pd, const page_unit& u) {
   const int lane = threadIdx.x & 31;
   const int base = u.chunk * int(page_unit_columns) + 4 * lane;
+  const int tail = u.cols & ~3;  // Vec: the row's partial vector starts here, when cols % 4 != 0
+  const bool has_tail = Vec && tail != u.cols && tail >= base && ((tail - base) & 127) == 0 &&
+                        tail - base < 128 * int(page_unit_vectors);
+  // Block columns whose slot lies in this unit's columns [c0, c1). For page_size >= 16 there are at
+  // most 32, one a lane, and each lane reads its slot now, beside the vectors, rather than after
+  // them (one more dependent read per unit shows at scale).
+  const int c0 = u.chunk * int(page_unit_columns);
+  const int c1 = u.cols - c0 < int(page_unit_columns) ? u.cols : c0 + int(page_unit_columns);
+  const int j0 = pd.ceil_of(c0), j1 = pd.ceil_of(c1);
+  const bool one_a_lane = out.block_table && pd.size >= int(page_unit_columns) / 32;
+  const int j = j0 + lane;
+  const int32_t slot = one_a_lane && j < j1 ? __ldg(u.src + int64_t(j) * pd.size) : 0;
   int4 v[page_unit_vectors];
 #pragma unroll
   for (int k = 0; k < page_unit_vectors; ++k) {
     const int col = base + 128 * k;
-    if (Vec && col + 4 <= u.cols) {
-      v[k] = __ldg(reinterpret_cast<const int4*>(u.src + col));
-    } else {
-      v[k].x = col + 0 < u.cols ? __ldg(u.src + col + 0) : 0;
-      v[k].y = col + 1 < u.cols ? __ldg(u.src + col + 1) : 0;
-      v[k].z = col + 2 < u.cols ? __ldg(u.src + col + 2) : 0;
-      v[k].w = col + 3 < u.cols ? __ldg(u.src + col + 3) : 0;
-    }
+    if (!Vec) v[k] = load_partial(u.src, col, u.cols);
+    else v[k] = col + 4 <= u.cols ? __ldg(reinterpret_cast<const int4*>(u.src + col)) : int4{0, 0, 0, 0};
   }
+  int4 t{0, 0, 0, 0};  // the partial vector, loaded once (not once per k: the code stays small)
+  if (has_tail) t = load_partial(u.src, tail, u.cols);
   const int64_t stride = out.page_table_row_stride;
-  for (int r = 0; r < u.rows; ++r) {
-    int32_t* dst = out.page_table + (u.row0 + r) * stride;
+  int32_t* const first = out.page_table + u.row0 * stride;
+  int32_t* dst = first;
+#pragma unroll 1
+  for (int r = 0; r < u.rows; ++r, dst += stride) {
 #pragma unroll
     for (int k = 0; k < page_unit_vectors; ++k) {
       const int col = base + 128 * k;
-      if (Vec && col + 4 <= u.cols) {
+      if (!Vec)
+        store_partial(dst, col, u.cols, v[k]);
+      else if (col + 4 <= u.cols)
         *reinterpret_cast<int4*>(dst + col) = v[k];
-      } else if (col < u.cols) {
-        dst[col] = v[k].x;
-        if (col + 1 < u.cols) dst[col + 1] = v[k].y;
-        if (col + 2 < u.cols) dst[col + 2] = v[k].z;
-        if (col + 3 < u.cols) dst[col + 3] = v[k].w;
-      }
     }
   }
-  if (out.block_table) {
-#pragma unroll
-    for (int k = 0; k < page_unit_vectors; ++k) {
-      const int32_t e[4] = {v[k].x, v[k].y, v[k].z, v[k].w};
-      store_blocks(out, pd, u, base + 128 * k, e);
-    }
+  if (has_tail) {
+    dst = first;
+#pragma unroll 1
+    for (int r = 0; r < u.rows; ++r, dst += stride) store_partial(dst, tail, u.cols, t);
+  }
+  if (one_a_lane) {
+    if (j < j1) store_block_column(out, u, j, pd.floor_of(slot));
+  } else if (out.block_table) {
+    store_block_columns(out, pd, u, j0, j1);  // small pages: the slots were just read, L1 hits
   }
 }
 
 /// block_table alone for one unit: the chunk counts block columns, and each lane reads only the
-/// page_size-th slots it needs (block column c reads slot c * page_size).
+/// page_size-th slots it needs (block column j reads slot j * page_size).
 __device__ __forceinline__ void copy_block_rows(const metadata_outputs& out, const page_divisor& pd, const page_unit& u) {
-  const int lane = threadIdx.x & 31;
-  const int blocks = u.cols > 0 ? pd.quotient(u.cols - 1) + 1 : 0;  // ceil(cols / page_size), no overflow
-  const int first = u.chunk * int(page_unit_columns) + lane;
-  constexpr int per_lane = int(page_unit_columns) / 32;
-  int32_t v[per_lane];
-#pragma unroll
-  for (int k = 0; k < per_lane; ++k) {
-    const int c = first + 32 * k;
-    v[k] = c < blocks ? pd.floor_of(__ldg(u.src + int64_t(c) * pd.size)) : 0;
-  }
-  for (int r = 0; r < u.rows; ++r) {
-    int32_t* dst = out.block_table + (u.row0 + r) * out.block_table_row_stride + first;
-#pragma unroll
-    for (int k = 0; k < per_lane; ++k)
-      if (first + 32 * k < blocks) dst[32 * k] = v[k];
-  }
+  const int blocks = pd.ceil_of(u.cols);
+  const int j0 = u.chunk * int(page_unit_columns);
+  store_block_columns(out, pd, u, j0, blocks - j0 < int(page_unit_columns) ? blocks : j0 + int(page_unit_columns));
 }
 
 }  // namespace detail
