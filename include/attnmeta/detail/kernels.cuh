@@ -1,8 +1,10 @@
 // attnmeta/detail/kernels.cuh: the kernels behind the launchers in attnmeta/metadata.cuh.
 //
-// Both paths end in fill_step(), which every block runs over a table of per-request prefixes
-// (request_totals at 0..bs): in shared memory for the single launch, where each block scans the
-// batch itself; in the workspace for the device-scan path, where cub::DeviceScan built it.
+// Both paths end in fill_vectors() and copy_units(), which the blocks run over a table of
+// per-request prefixes (request_totals at 0..bs): in shared memory for the single launch, where each
+// block scans the batch itself; in the workspace for the device-scan path, where cub::DeviceScan
+// built it. Small steps of constant q place their page units without the table
+// (copy_static_units()), so that the copying does not wait for the scan.
 #pragma once
 
 #include "../block_offsets.cuh"
@@ -31,16 +33,13 @@ struct step_params {
   metadata_outputs out;  // strides resolved
 };
 
-/// Per-request outputs, per-token outputs (tail included) and page-table units, spread over the
-/// grid. `table` holds the exclusive prefixes at 0..bs; `rows`, if not null, each request's
-/// req_to_token row (else it is read from req_pool_indices).
-template <bool Vec, class Batch, class Clamp>
-__device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, const request_totals* table,
-                                          const int32_t* rows) {
+/// Per-request and per-token outputs (tail included), threads [thread, thread + threads) of the
+/// caller's choosing taking them in turn. `table` holds the exclusive prefixes at 0..bs.
+template <class Batch, class Clamp>
+__device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p, const request_totals* table,
+                                             int64_t thread, int64_t threads) {
   const int bs = p.batch.bs;
   const request_totals total = table[bs];
-  const int64_t thread = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t threads = int64_t(gridDim.x) * blockDim.x;
   const metadata_outputs& out = p.out;
 
   for (int64_t i = thread; i <= bs; i += threads)
@@ -67,8 +66,19 @@ __device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, co
       }
     }
   }
+}
 
-  if (!p.shape.wants_pages()) return;
+/// Page-table units placed by the scanned table (units at 0..bs), one a warp over the grid.
+/// `rows`, if not null, holds each request's req_to_token row (else it is read from
+/// req_pool_indices).
+template <bool Vec, class Batch, class Clamp>
+__device__ __forceinline__ void copy_units(const step_params<Batch, Clamp>& p, const request_totals* table,
+                                           const int32_t* rows) {
+  const int bs = p.batch.bs;
+  const request_totals total = table[bs];
+  const int64_t thread = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t threads = int64_t(gridDim.x) * blockDim.x;
+  const metadata_outputs& out = p.out;
   const field_view<request_totals, &request_totals::units> first_unit{table};
   const auto& pages = p.batch.pages;
   const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
@@ -100,6 +110,48 @@ __device__ __forceinline__ void fill_step(const step_params<Batch, Clamp>& p, co
   }
 }
 
+/// Constant q up to one row group, small batches: each request's page rows start at b * q, so the
+/// units need no scan and the blocks other than block 0 copy them at once instead of waiting for it.
+constexpr int static_units_max_bs = 32;
+constexpr int64_t static_units_max_tokens = 4 * block_threads;  // block 0 alone writes the vectors
+template <class Batch>
+__device__ __forceinline__ bool static_units(const Batch& batch, const step_shape& shape) {
+  return shape.wants_pages() && !batch.q_per_request && batch.q_constant >= 1 &&
+         batch.q_constant <= page_unit_rows && batch.bs <= static_units_max_bs &&
+         shape.max_tokens <= static_units_max_tokens;
+}
+
+/// The page-table units of a static_units() step, one a warp: slot s = chunk * bs + b (the real,
+/// low chunks first), warps [warp, warp + warps) of the caller's choosing taking the slots in turn.
+/// Each warp reads its request's lengths and pool index itself; block 0 reports their status bits.
+template <bool Vec, class Batch, class Clamp>
+__device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp>& p, int warp, int warps) {
+  const int bs = p.batch.bs;
+  const int q = p.batch.q_constant;
+  const int slots = bs * int(p.shape.column_chunks(p.shape.width));  // bs <= 32, chunks < 2^22
+  const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
+  for (int s = warp; s < slots; s += warps) {
+    const int b = s % bs;
+    const int chunk = s / bs;
+    uint32_t ignored = 0;
+    const int64_t pool_index = p.batch.pages.req_pool_indices[b];
+    const int64_t kv = lengths_of(p.batch, b, ignored).kv;
+    const int64_t row = page_row(p.batch, pool_index, ignored);
+    page_unit unit;
+    unit.cols = int(p.shape.columns(kv));
+    unit.row0 = int64_t(b) * q;
+    const int64_t rows = p.shape.max_tokens - unit.row0 < q ? p.shape.max_tokens - unit.row0 : q;
+    if (row < 0 || rows <= 0 || chunk >= p.shape.column_chunks(unit.cols)) continue;
+    unit.rows = int(rows);
+    unit.chunk = chunk;
+    unit.src = p.batch.pages.req_to_token + row * p.batch.pages.row_stride;
+    if (p.shape.page_table)
+      copy_page_rows<Vec>(p.out, pd, unit);
+    else
+      copy_block_rows(p.out, pd, unit);
+  }
+}
+
 /// ORs `flags` into the caller's status word, if there is one.
 __device__ __forceinline__ void publish(uint32_t* status, uint32_t flags) {
   if (status && flags) atomicOr(status, flags);
@@ -115,6 +167,13 @@ inline size_t single_launch_smem(int bs, bool pages) {
 /// for small batches), then takes its share of the outputs. Block 0 reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
+  const bool fixed_units = static_units(p.batch, p.shape);
+  const int warps_per_block = block_threads / 32;
+  if (fixed_units && blockIdx.x > 0) {  // consecutive slots to different blocks: spread over the SMs
+    copy_static_units<Vec>(p, int(threadIdx.x / 32) * (gridDim.x - 1) + (blockIdx.x - 1),
+                           warps_per_block * (gridDim.x - 1));
+    return;
+  }
   extern __shared__ __align__(16) unsigned char dynamic_smem[];
   __shared__ union {
     typename request_scan::temp_storage block;
@@ -143,7 +202,13 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   __syncthreads();
   if (blockIdx.x == 0)
     publish(p.out.status, flags | (threadIdx.x == 0 ? totals_flags(table[p.batch.bs], p.shape.max_tokens) : 0u));
-  fill_step<Vec>(p, table, rows);
+  if (fixed_units) {  // block 0: the vectors, and the units too when it is the only block
+    fill_vectors(p, table, threadIdx.x, block_threads);
+    if (gridDim.x == 1) copy_static_units<Vec>(p, int(threadIdx.x / 32), warps_per_block);
+    return;
+  }
+  fill_vectors(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
+  if (p.shape.wants_pages()) copy_units<Vec>(p, table, rows);
 }
 
 /// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits
@@ -165,7 +230,8 @@ template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm)
     table_fill_kernel(step_params<Batch, Clamp> p, const request_totals* table) {
   if (blockIdx.x == 0 && threadIdx.x == 0) publish(p.out.status, totals_flags(table[p.batch.bs], p.shape.max_tokens));
-  fill_step<Vec>(p, table, nullptr);
+  fill_vectors(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
+  if (p.shape.wants_pages()) copy_units<Vec>(p, table, nullptr);
 }
 
 }  // namespace detail
