@@ -164,7 +164,8 @@ inline size_t single_launch_smem(int bs, bool pages) {
 }
 
 /// The whole step in one launch: every block scans the batch into shared memory (one warp does it
-/// for small batches), then takes its share of the outputs. Block 0 reports the status bits.
+/// for small batches), then takes its share of the outputs; for static_units() steps only block 0
+/// scans and writes the vectors while the others copy page units. Block 0 reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
   const bool fixed_units = static_units(p.batch, p.shape);
