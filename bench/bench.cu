@@ -2,7 +2,7 @@
 // floors measured in the same process (an empty kernel launched eagerly and as a graph node, the
 // device-to-device copy bandwidth, and each case's bandwidth floor).
 //
-//   attnmeta_bench [--quick] [--json FILE]
+//   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
 // Prints a markdown table last; --json writes one object per case (JSON lines).
 #include <attnmeta/attnmeta.cuh>
@@ -47,6 +47,17 @@ __global__ void copy_kernel(const int4* in, int4* out, size_t n) {
 __global__ void fill_slots(int32_t* p, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
     p[i] = int32_t((i * 2654435761ull) & 0x3fffffff);
+}
+
+/// Whether `key` contains one of the comma-separated patterns of `list`.
+bool matches_any(const char* key, const char* list) {
+  const std::string all(list);
+  for (size_t a = 0, b; a <= all.size(); a = b + 1) {
+    b = all.find(',', a);
+    if (b == std::string::npos) b = all.size();
+    if (b > a && std::strstr(key, all.substr(a, b - a).c_str())) return true;
+  }
+  return false;
 }
 
 double median(std::vector<double> v) {
@@ -119,7 +130,7 @@ struct device_buffers {
 int main(int argc, char** argv) {
   bool quick = false;
   const char* json_path = nullptr;
-  const char* only = nullptr;  // run the cases whose "mode:bs:pages:kv" contains this
+  const char* only = nullptr;  // run the cases whose "mode:bs:pages:kv" contains one of these (comma-separated)
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
@@ -209,7 +220,7 @@ int main(int argc, char** argv) {
     char key[128];
     std::snprintf(key, sizeof key, "%s:%d:%s:%s", c.mode, c.bs, c.pages ? "pages" : "nopages",
                   c.kv_lo >= 100000 ? "long" : "short");
-    if (only && !std::strstr(key, only)) continue;
+    if (only && !matches_any(key, only)) continue;
     const bool prefill = !std::strcmp(c.mode, "extend");
     std::vector<int32_t> seq(c.bs), q(c.bs), rpi(c.bs);
     int64_t n = 0;
