@@ -113,7 +113,7 @@ __device__ __forceinline__ void copy_page_rows(const metadata_outputs& out, cons
       if (!Vec)
         store_partial(dst, col, u.cols, v[k]);
       else if (col + 4 <= u.cols)
-        *reinterpret_cast<int4*>(dst + col) = v[k];
+        __stcs(reinterpret_cast<int4*>(dst + col), v[k]);  // streaming: this kernel never reads it back
     }
   }
   if (has_tail) {
