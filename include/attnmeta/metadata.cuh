@@ -19,16 +19,15 @@
 
 namespace attnmeta {
 namespace detail {
-// Blocks for the fill: enough for the capacity's work, never more than the GPU keeps resident
-// (`per_sm` blocks an SM).
-inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_shape& shape, int per_sm) {
+// Blocks for the fill: enough for the capacity's work, never more than the GPU keeps resident.
+inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_shape& shape) {
   const int64_t warps = block_threads / 32;
   int64_t need = ceil_div(int64_t(cap.max_tokens) + bs + 2, block_threads);
   if (shape.wants_pages()) {
     const int64_t max_units = shape.column_chunks(cap.page_table_width) * (ceil_div(cap.max_tokens, page_unit_rows) + bs);
     need = need > ceil_div(max_units, warps) ? need : ceil_div(max_units, warps);
   }
-  const int64_t resident = int64_t(sm_count) * per_sm;
+  const int64_t resident = int64_t(sm_count) * min_blocks_per_sm;
   return static_cast<int>(need < resident ? (need > 0 ? need : 1) : resident);
 }
 
@@ -38,12 +37,11 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   int sm_count = 0;
   if (cudaError_t e = current_sm_count(sm_count)) return e;
   const int bs = p.batch.bs;
-  if (algorithm == path::single_launch && bs <= lane_batch_max_bs) {
-    const int grid = grid_blocks(sm_count, cap, bs, p.shape, lane_blocks_per_sm);
-    lane_batch_kernel<Vec><<<grid, block_threads, 0, stream>>>(p);
+  const int grid = grid_blocks(sm_count, cap, bs, p.shape);
+  if (algorithm == path::single_launch && bs <= lane_batch_max_bs && !p.shape.wants_pages()) {
+    lane_batch_kernel<<<grid, block_threads, 0, stream>>>(p);
     return cudaGetLastError();
   }
-  const int grid = grid_blocks(sm_count, cap, bs, p.shape, min_blocks_per_sm);
   if (algorithm == path::single_launch) {
     const size_t smem = single_launch_smem(bs, p.shape.wants_pages());
     single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
@@ -70,7 +68,7 @@ inline bool aligned16(const void* p, int64_t row_stride) {
 /// policy `clamp` (clamp.hpp). Host-checkable mistakes return cudaErrorInvalidValue before anything
 /// is launched, with last_error_message() naming the argument; device-side ones are clamped and
 /// reported in out.status. One kernel for bs <= single_launch_max_bs (path::automatic; up to 32
-/// requests, each warp holds the whole batch in its registers), otherwise
+/// requests without page tables, each warp holds the whole batch in its registers), otherwise
 /// cub::DeviceScan (two kernels) and one fill kernel. Allocates nothing, never synchronises.
 template <class SeqT, class QT, class IdxT, class Clamp>
 cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capacity& cap,

@@ -1,10 +1,11 @@
 // attnmeta/detail/kernels.cuh: the kernels behind the launchers in attnmeta/metadata.cuh.
 //
-// Batches of up to 32 requests take lane_batch_kernel: every warp holds the batch's prefixes in its
-// registers. Larger ones end in fill_vectors() and copy_units(), which the blocks run over a table
-// of per-request prefixes (request_totals at 0..bs): in shared memory for the single launch, where
-// each block scans the batch itself; in the workspace for the device-scan path, where
-// cub::DeviceScan built it. Every path copies a page unit with copy_unit().
+// Steps without page tables of up to 32 requests take lane_batch_kernel, where every warp holds the
+// batch's prefixes in its registers. The others end in fill_vectors() and copy_units(), which the blocks run over a table of
+// per-request prefixes (request_totals at 0..bs): in shared memory for the single launch, where each
+// block scans the batch itself; in the workspace for the device-scan path, where cub::DeviceScan
+// built it. Small steps of constant q place their page units without the table
+// (copy_static_units()), so that the copying does not wait for the scan.
 #pragma once
 
 #include "../block_offsets.cuh"
@@ -18,11 +19,10 @@ namespace detail {
 
 constexpr int block_threads = 256;
 constexpr int min_blocks_per_sm = 4;  // __launch_bounds__: the register budget
-/// lane_batch_kernel holds the batch beside a page copy: 80 registers a thread, three blocks an SM.
-constexpr int lane_blocks_per_sm = 3;
 constexpr int scan_items_per_thread = 2;
 using request_scan = block_offsets<request_totals, block_threads, scan_items_per_thread>;
 using request_warp_scan = warp_offsets<request_totals, scan_items_per_thread>;
+using request_lane_scan = warp_offsets<request_totals, 1>;  // one request a lane: the least code
 /// Batches up to this size are scanned by one warp (no block-wide scan).
 constexpr int warp_scan_max_bs = request_warp_scan::tile_items;
 
@@ -70,41 +70,6 @@ __device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p,
   }
 }
 
-/// This warp's place in an order of the grid's warps that puts consecutive places in different
-/// blocks, block 0 last: a few units of work spread over every SM instead of queueing on a few,
-/// and block 0, which also writes the per-request outputs, gets its share last.
-__device__ __forceinline__ int64_t spread_warp(int64_t warps) {
-  return warps - 1 - (int64_t(threadIdx.x >> 5) * gridDim.x + blockIdx.x);
-}
-
-/// The first page unit warp `warp` of `warps` takes; it then takes every warps-th. Fewer units
-/// than warps are spread (spread_warp()); more go in the grid's order.
-__device__ __forceinline__ int64_t first_unit(int64_t units, int64_t warp, int64_t warps) {
-  return units < warps ? spread_warp(warps) : warp;
-}
-
-/// Page unit u of a request whose prefixes are `at` and `next` (tokens, kv and units are read) and
-/// whose req_to_token row is `row`: where the unit writes, then its copy. One warp.
-template <bool Vec, class Batch, class Clamp>
-__device__ __forceinline__ void copy_unit(const step_params<Batch, Clamp>& p, int64_t u, const request_totals& at,
-                                          const request_totals& next, int64_t row) {
-  page_unit unit;
-  unit.cols = int(p.shape.columns(next.kv - at.kv));
-  const int64_t chunks = p.shape.column_chunks(unit.cols);
-  const int64_t local = u - at.units;
-  const int64_t group = (local | chunks) >> 31 ? local / chunks : int64_t(uint32_t(local) / uint32_t(chunks));
-  unit.chunk = int(local - group * chunks);
-  unit.row0 = at.tokens + group * page_unit_rows;
-  const int64_t last = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
-  unit.rows = int(last - unit.row0 < page_unit_rows ? last - unit.row0 : page_unit_rows);
-  unit.src = p.batch.pages.req_to_token + row * p.batch.pages.row_stride;
-  const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
-  if (p.shape.page_table)
-    copy_page_rows<Vec>(p.out, pd, unit);
-  else
-    copy_block_rows(p.out, pd, unit);
-}
-
 /// Page-table units placed by the scanned table (units at 0..bs), one a warp over the grid.
 /// `rows`, if not null, holds each request's req_to_token row (else it is read from
 /// req_pool_indices).
@@ -112,13 +77,80 @@ template <bool Vec, class Batch, class Clamp>
 __device__ __forceinline__ void copy_units(const step_params<Batch, Clamp>& p, const request_totals* table,
                                            const int32_t* rows) {
   const int bs = p.batch.bs;
-  const int64_t units = table[bs].units;
-  const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
-  const field_view<request_totals, &request_totals::units> first{table};
-  for (int64_t u = first_unit(units, (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5, warps); u < units;
-       u += warps) {
-    const int b = find_owner(first, bs, u);
-    copy_unit<Vec>(p, u, table[b], table[b + 1], rows ? rows[b] : int64_t(p.batch.pages.req_pool_indices[b]));
+  const request_totals total = table[bs];
+  const int64_t thread = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t threads = int64_t(gridDim.x) * blockDim.x;
+  const metadata_outputs& out = p.out;
+  const field_view<request_totals, &request_totals::units> first_unit{table};
+  const auto& pages = p.batch.pages;
+  const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
+  // One unit a warp. When there are fewer units than warps, consecutive units go to different
+  // blocks, so a small step's copying spreads over every SM instead of queueing on a few, and the
+  // order is reversed so that block 0, which also writes the per-request outputs, gets units last.
+  const int64_t warps = threads >> 5;
+  const int64_t warp =
+      total.units < warps ? warps - 1 - (int64_t(threadIdx.x >> 5) * gridDim.x + blockIdx.x) : thread >> 5;
+  for (int64_t u = warp; u < total.units; u += warps) {
+    const int b = find_owner(first_unit, bs, u);
+    const request_totals at = table[b];
+    const request_totals next = table[b + 1];
+    page_unit unit;
+    unit.cols = int(p.shape.columns(next.kv - at.kv));
+    const int64_t chunks = p.shape.column_chunks(unit.cols);
+    const int64_t local = u - at.units;
+    const int64_t group = (local | chunks) >> 31 ? local / chunks : int64_t(uint32_t(local) / uint32_t(chunks));
+    unit.chunk = int(local - group * chunks);
+    unit.row0 = at.tokens + group * page_unit_rows;
+    const int64_t last = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
+    unit.rows = int(last - unit.row0 < page_unit_rows ? last - unit.row0 : page_unit_rows);
+    const int64_t row = rows ? rows[b] : int64_t(pages.req_pool_indices[b]);
+    unit.src = pages.req_to_token + row * pages.row_stride;
+    if (p.shape.page_table)
+      copy_page_rows<Vec>(out, pd, unit);
+    else
+      copy_block_rows(out, pd, unit);
+  }
+}
+
+/// Constant q up to one row group, small batches: each request's page rows start at b * q, so the
+/// units need no scan and the blocks other than block 0 copy them at once instead of waiting for it.
+constexpr int static_units_max_bs = 32;
+constexpr int64_t static_units_max_tokens = 4 * block_threads;  // block 0 alone writes the vectors
+template <class Batch>
+__device__ __forceinline__ bool static_units(const Batch& batch, const step_shape& shape) {
+  return shape.wants_pages() && !batch.q_per_request && batch.q_constant >= 1 &&
+         batch.q_constant <= page_unit_rows && batch.bs <= static_units_max_bs &&
+         shape.max_tokens <= static_units_max_tokens;
+}
+
+/// The page-table units of a static_units() step, one a warp: slot s = chunk * bs + b (the real,
+/// low chunks first), warps [warp, warp + warps) of the caller's choosing taking the slots in turn.
+/// Each warp reads its request's lengths and pool index itself; block 0 reports their status bits.
+template <bool Vec, class Batch, class Clamp>
+__device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp>& p, int warp, int warps) {
+  const int bs = p.batch.bs;
+  const int q = p.batch.q_constant;
+  const int slots = bs * int(p.shape.column_chunks(p.shape.width));  // bs <= 32, chunks < 2^22
+  const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
+  for (int s = warp; s < slots; s += warps) {
+    const int b = s % bs;
+    const int chunk = s / bs;
+    uint32_t ignored = 0;
+    const int64_t pool_index = p.batch.pages.req_pool_indices[b];
+    const int64_t kv = lengths_of(p.batch, b, ignored).kv;
+    const int64_t row = page_row(p.batch, pool_index, ignored);
+    page_unit unit;
+    unit.cols = int(p.shape.columns(kv));
+    unit.row0 = int64_t(b) * q;
+    const int64_t rows = p.shape.max_tokens - unit.row0 < q ? p.shape.max_tokens - unit.row0 : q;
+    if (row < 0 || rows <= 0 || chunk >= p.shape.column_chunks(unit.cols)) continue;
+    unit.rows = int(rows);
+    unit.chunk = chunk;
+    unit.src = p.batch.pages.req_to_token + row * p.batch.pages.row_stride;
+    if (p.shape.page_table)
+      copy_page_rows<Vec>(p.out, pd, unit);
+    else
+      copy_block_rows(p.out, pd, unit);
   }
 }
 
@@ -127,44 +159,19 @@ __device__ __forceinline__ void publish(uint32_t* status, uint32_t flags) {
   if (status && flags) atomicOr(status, flags);
 }
 
-/// The whole step of a batch of at most lane_batch_max_bs requests, with no shared memory and no
-/// barrier: every warp reads and scans the batch in its registers (lane_batch.cuh), then copies its
-/// page units and writes its share of the per-token outputs; warp 0 of block 0 writes the
+/// The whole step of a batch of at most lane_batch_max_bs requests with no page table, with no
+/// shared memory and no barrier: every warp reads and scans the batch in its registers
+/// (lane_batch.cuh), then writes its share of the per-token outputs; warp 0 of block 0 writes the
 /// per-request outputs and reports the status bits. Cost per warp before its own work: one read a
-/// lane and 40 shuffles. With a constant q up to one row group the page units need no scan
-/// (request b's rows start at b * q): slot s is request s % bs, column chunk s / bs, and the copying
-/// starts as soon as the lengths are in.
-template <bool Vec, class Batch, class Clamp>
-__global__ void __launch_bounds__(block_threads, lane_blocks_per_sm) lane_batch_kernel(step_params<Batch, Clamp> p) {
+/// lane and 40 shuffles.
+template <class Batch, class Clamp>
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(step_params<Batch, Clamp> p) {
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
   const int64_t warp = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
   lane_request l = read_lane(p.batch, p.shape, p.clamp);
-  const bool fixed_rows = !p.batch.q_per_request && p.batch.q_constant <= page_unit_rows;
-  if (p.shape.wants_pages() && fixed_rows && bs > 0) {
-    const int q = p.batch.q_constant;
-    const int slots = bs * int(p.shape.column_chunks(p.shape.width));  // < 32 * 2^22
-    for (int s = int(spread_warp(warps)); s < slots; s += int(warps)) {  // most slots past the real chunks
-      const int b = s % bs;
-      const int64_t chunk = s / bs;
-      const int32_t kv = from_lane(l.kv, b);
-      const int32_t row = from_lane(l.row, b);
-      if (row < 0 || int64_t(b) * q >= p.shape.max_tokens || chunk >= p.shape.column_chunks(p.shape.columns(kv)))
-        continue;
-      copy_unit<Vec>(p, chunk, request_totals{int64_t(b) * q, 0, 0, 0}, request_totals{int64_t(b) * q + q, kv, 0, 0},
-                     row);
-    }
-  }
   const request_totals total = scan_lanes(l);
-  if (!fixed_rows) {  // page units first: their reads take longest
-    for (int64_t u = first_unit(total.units, warp, warps); u < total.units; u += warps) {
-      const int b = unit_owner(l, bs, u);
-      const request_totals at{from_lane(l.at.tokens, b), from_lane(l.at.kv, b), 0, from_lane(l.at.units, b)};
-      const request_totals next{at.tokens + from_lane(l.q, b), at.kv + from_lane(l.kv, b), 0, 0};
-      copy_unit<Vec>(p, u, at, next, from_lane(l.row, b));
-    }
-  }
   const metadata_outputs& out = p.out;
   if (warp == 0) {
     if (lane < bs) store_request(out, lane, bs, l.at, request_totals{l.next_tokens(), l.next_kv(), 0, 0});
@@ -199,11 +206,18 @@ inline size_t single_launch_smem(int bs, bool pages) {
   return sizeof(request_totals) * (size_t(bs) + 1) + (pages ? sizeof(int32_t) * size_t(bs) : 0);
 }
 
-/// The whole step in one launch, for batches larger than a warp holds: every block scans the batch
-/// into shared memory (one warp does it for batches up to warp_scan_max_bs), then takes its share
-/// of the outputs. Block 0 reports the status bits.
+/// The whole step in one launch: every block scans the batch into shared memory (one warp does it
+/// for small batches), then takes its share of the outputs; for static_units() steps only block 0
+/// scans and writes the vectors while the others copy page units. Block 0 reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
+  const bool fixed_units = static_units(p.batch, p.shape);
+  const int warps_per_block = block_threads / 32;
+  if (fixed_units && blockIdx.x > 0) {  // consecutive slots to different blocks: spread over the SMs
+    copy_static_units<Vec>(p, int(threadIdx.x / 32) * (gridDim.x - 1) + (blockIdx.x - 1),
+                           warps_per_block * (gridDim.x - 1));
+    return;
+  }
   extern __shared__ __align__(16) unsigned char dynamic_smem[];
   __shared__ union {
     typename request_scan::temp_storage block;
@@ -220,7 +234,11 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
     return r;
   };
   const auto store = [&](int i, const request_totals& v) { table[i] = v; };
-  if (p.batch.bs <= warp_scan_max_bs) {
+  // Small steps are latency-bound, and much of the latency is fetching code the SM has not run yet:
+  // the smallest batches take the scan with the fewest instructions.
+  if (p.batch.bs <= request_lane_scan::tile_items) {
+    if (threadIdx.x < 32) request_lane_scan::exclusive_sum(scan_storage.warp, p.batch.bs, load, store);
+  } else if (p.batch.bs <= warp_scan_max_bs) {
     if (threadIdx.x < 32) request_warp_scan::exclusive_sum(scan_storage.warp, p.batch.bs, load, store);
   } else {
     request_scan::exclusive_sum(scan_storage.block, p.batch.bs, load, store);
@@ -228,6 +246,11 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   __syncthreads();
   if (blockIdx.x == 0)
     publish(p.out.status, flags | (threadIdx.x == 0 ? totals_flags(table[p.batch.bs], p.shape.max_tokens) : 0u));
+  if (fixed_units) {  // block 0: the vectors, and the units too when it is the only block
+    fill_vectors(p, table, threadIdx.x, block_threads);
+    if (gridDim.x == 1) copy_static_units<Vec>(p, int(threadIdx.x / 32), warps_per_block);
+    return;
+  }
   fill_vectors(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
   if (p.shape.wants_pages()) copy_units<Vec>(p, table, rows);
 }

@@ -15,7 +15,7 @@ namespace detail {
 /// Largest batch a warp holds.
 constexpr int lane_batch_max_bs = 32;
 
-/// Lane b's view of request b (b < bs), kept small (a warp holds it beside a page copy): its own
+/// Lane b's view of request b (b < bs), kept small: its own
 /// q_b and kv'_b (int32 after lengths_of()), its req_to_token row (-1: nothing to copy), the status
 /// bits its inputs raised, and `at`: read_lane() leaves the request's own totals there, scan_lanes()
 /// turns them into its exclusive prefix. Lanes b >= bs hold zeros, then the batch's totals.
@@ -74,12 +74,6 @@ __device__ __forceinline__ int lane_owner(const lane_request& l, int bs, int64_t
     if (b + step < bs && start <= t) b += step;
   }
   return b;
-}
-
-/// The request that owns page unit u (the same u in every lane, u < the total): one ballot.
-__device__ __forceinline__ int unit_owner(const lane_request& l, int bs, int64_t u) {
-  const int lane = int(threadIdx.x & 31);
-  return __popc(__ballot_sync(0xffffffffu, lane < bs && l.at.units <= u)) - 1;
 }
 
 }  // namespace detail
