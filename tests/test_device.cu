@@ -104,6 +104,43 @@ TEST_CASE("large batches: thousands of requests, automatic path on both sides of
   }
 }
 
+TEST_CASE("short batches at their bounds: lengths below 2^24, at it, near INT32_MAX; bs at each path's edge",
+          "[gpu][short]") {
+  // Steps whose requests all have q <= 4 take the short paths: 32-bit sums in a warp (bs <= 32,
+  // every kv' below 2^24), one block scan (bs <= 256, or one token a request up to 1024). A
+  // request at 2^24 sends a warp to its general path; lengths near INT32_MAX make the block's
+  // sums saturate. With no clamp, bs 32 and q 4 the warp's cu_topk_seqlens ends 127 below INT32_MAX.
+  std::mt19937_64 rng(0x5407);
+  const int64_t limit = int64_t(1) << 24;
+  for (int bs : {1, 32, 33, 256, 257, 1024})
+    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend})
+      for (int variant = 0; variant < 3; ++variant) {
+        step_case c = random_case(rng, shape_limits{}, m, bs);
+        c.which = all_1d;
+        c.page_table = c.block_table = false;
+        c.D = 4;
+        c.s.kv_extra = m == mode::target_verify ? 4 : 0;
+        for (int b = 0; b < bs; ++b) {
+          c.s.q[b] = m == mode::draft_extend ? 1 + b % 4 : (m == mode::decode ? 1 : 4);
+          c.s.seq[b] = (variant == 2 ? int64_t(INT32_MAX) : limit - 1) - c.s.kv_extra - (b % 3);
+        }
+        if (variant == 1) c.s.seq[bs / 2] = limit - c.s.kv_extra;
+        int64_t n = 0;
+        for (auto q : c.s.q) n += q;
+        c.cap.max_bs = bs;
+        c.cap.max_tokens = int(n + (bs % 2));
+        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
+        c.opt.kpool = 1;
+        INFO("bs " << bs << " variant " << variant << " " << c.describe());
+        for (path p : paths) {
+          const std::string diff = dev::check_on_device(c, p);
+          INFO(path_name(p));
+          INFO(diff);
+          REQUIRE(diff.empty());
+        }
+      }
+}
+
 TEST_CASE("host-checkable mistakes return before any launch", "[gpu][errors]") {
   std::mt19937_64 rng(13);
   step_case c = random_case(rng, shape_limits{}, mode::extend, 8);

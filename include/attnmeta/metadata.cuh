@@ -19,15 +19,17 @@
 
 namespace attnmeta {
 namespace detail {
-// Blocks for the fill: enough for the capacity's work, never more than the GPU keeps resident.
-inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_shape& shape) {
+// Blocks for the fill: enough for the capacity's work, never more than the GPU keeps resident
+// (blocks_per_sm of the kernel's __launch_bounds__).
+inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_shape& shape,
+                       int blocks_per_sm = min_blocks_per_sm) {
   const int64_t warps = block_threads / 32;
   int64_t need = ceil_div(int64_t(cap.max_tokens) + bs + 2, block_threads);
   if (shape.wants_pages()) {
     const int64_t max_units = shape.column_chunks(cap.page_table_width) * (ceil_div(cap.max_tokens, page_unit_rows) + bs);
     need = need > ceil_div(max_units, warps) ? need : ceil_div(max_units, warps);
   }
-  const int64_t resident = int64_t(sm_count) * min_blocks_per_sm;
+  const int64_t resident = int64_t(sm_count) * blocks_per_sm;
   return static_cast<int>(need < resident ? (need > 0 ? need : 1) : resident);
 }
 
@@ -38,13 +40,27 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   if (cudaError_t e = current_sm_count(sm_count)) return e;
   const int bs = p.batch.bs;
   const int grid = grid_blocks(sm_count, cap, bs, p.shape);
-  if (algorithm == path::single_launch && bs <= lane_batch_max_bs && !p.shape.wants_pages()) {
-    lane_batch_kernel<<<grid, block_threads, 0, stream>>>(p);
-    return cudaGetLastError();
-  }
   if (algorithm == path::single_launch) {
     const size_t smem = single_launch_smem(bs, p.shape.wants_pages());
-    single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
+    // Whether the step is likely short (short_batch.cuh): a constant q of at most short_q_max, or
+    // per-request q in buffers sized for that many tokens a request (draft extend, not prefill).
+    // The kernels check it on the device either way; this spares a prefill the check. Past 256
+    // requests a thread of vectors_kernel writes requests 4 apart, which pays only for decode.
+    const bool short_step = p.batch.q_per_request
+                                ? int64_t(cap.max_tokens) <= int64_t(short_q_max) * cap.max_bs
+                                : p.batch.q_constant <= short_q_max;
+    const bool short_block = short_step && (bs <= block_threads || (!p.batch.q_per_request && p.batch.q_constant <= 1));
+    if (p.shape.wants_pages())
+      single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
+    else if (bs <= lane_batch_max_bs && short_step)
+      lane_batch_kernel<true><<<grid, block_threads, 0, stream>>>(p);
+    else if (bs <= lane_batch_max_bs)
+      lane_batch_kernel<false><<<grid, block_threads, 0, stream>>>(p);
+    else if (short_block)
+      vectors_kernel<<<grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm), block_threads, smem,
+                       stream>>>(p);
+    else
+      single_launch_kernel<false><<<grid, block_threads, smem, stream>>>(p);
     return cudaGetLastError();
   }
   auto* table = static_cast<request_totals*>(workspace);
@@ -67,8 +83,7 @@ inline bool aligned16(const void* p, int64_t row_stride) {
 /// Computes every requested output of one step (SPEC.md's table) on `stream`, with the clamp
 /// policy `clamp` (clamp.hpp). Host-checkable mistakes return cudaErrorInvalidValue before anything
 /// is launched, with last_error_message() naming the argument; device-side ones are clamped and
-/// reported in out.status. One kernel for bs <= single_launch_max_bs (path::automatic; up to 32
-/// requests without page tables, each warp holds the whole batch in its registers), otherwise
+/// reported in out.status. One kernel for bs <= single_launch_max_bs (path::automatic), otherwise
 /// cub::DeviceScan (two kernels) and one fill kernel. Allocates nothing, never synchronises.
 template <class SeqT, class QT, class IdxT, class Clamp>
 cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capacity& cap,

@@ -85,6 +85,20 @@ ATTNMETA_HD int64_t page_row(const Batch& batch, int64_t index, uint32_t& flags)
   return index;
 }
 
+/// What a request of lengths `len` adds to the step, page units aside (0). O(1).
+template <class Clamp>
+ATTNMETA_HD request_totals totals_of(const request_lengths& len, const Clamp& clamp) {
+  request_totals r;
+  r.tokens = len.q;
+  r.kv = len.kv;
+  // sum over j in [0, q) of clamp(max(kv - q + 1 + j, 0))
+  const int64_t first = len.kv - len.q + 1;
+  r.topk = clamp.prefix_sum(len.kv + 1) - clamp.prefix_sum(first > 0 ? first : 0);
+  constexpr int64_t topk_cap = int64_t(1) << 32;  // already past int32; keeps bs * cap inside int64
+  r.topk = r.topk > topk_cap ? topk_cap : r.topk;
+  return r;
+}
+
 /// Reads request b of `batch` and returns what it adds, ORing into `flags` any status bit its
 /// inputs raise; `row` gets the request's req_to_token row, or -1 when it has no page rows to copy
 /// (no table asked for, q or kv' zero, or a bad req_pool_index). O(1): two to three reads of device
@@ -95,15 +109,7 @@ ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& sh
   const int64_t pool_index = shape.wants_pages() ? static_cast<int64_t>(batch.pages.req_pool_indices[b]) : -1;
   const request_lengths len = lengths_of(batch, b, flags);
   const int64_t q = len.q, kv = len.kv;
-  request_totals r;
-  r.tokens = q;
-  r.kv = kv;
-  // sum over j in [0, q) of clamp(max(kv - q + 1 + j, 0))
-  const int64_t first = kv - q + 1;
-  r.topk = clamp.prefix_sum(kv + 1) - clamp.prefix_sum(first > 0 ? first : 0);
-  constexpr int64_t topk_cap = int64_t(1) << 32;  // already past int32; keeps bs * cap inside int64
-  r.topk = r.topk > topk_cap ? topk_cap : r.topk;
-
+  request_totals r = totals_of(len, clamp);
   row = -1;
   if (shape.wants_pages() && q > 0 && kv > 0) {
     row = static_cast<int32_t>(page_row(batch, pool_index, flags));

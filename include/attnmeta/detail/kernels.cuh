@@ -1,17 +1,19 @@
 // attnmeta/detail/kernels.cuh: the kernels behind the launchers in attnmeta/metadata.cuh.
 //
-// Steps without page tables of up to 32 requests take lane_batch_kernel, where every warp holds the
-// batch's prefixes in its registers. The others end in fill_vectors() and copy_units(), which the blocks run over a table of
-// per-request prefixes (request_totals at 0..bs): in shared memory for the single launch, where each
-// block scans the batch itself; in the workspace for the device-scan path, where cub::DeviceScan
-// built it. Small steps of constant q place their page units without the table
-// (copy_static_units()), so that the copying does not wait for the scan.
+// Steps without page tables: up to 32 requests take lane_batch_kernel, where every warp holds the
+// batch's prefixes in its registers; larger short batches (short_batch.cuh) take vectors_kernel,
+// one block scan in every block. The others end in fill_vectors() and copy_units(), which the
+// blocks run over a table of per-request prefixes (request_totals at 0..bs): in shared memory for
+// the single launch, where each block scans the batch itself; in the workspace for the device-scan
+// path, where cub::DeviceScan built it. Small steps of constant q place their page units without
+// the table (copy_static_units()), so that the copying does not wait for the scan.
 #pragma once
 
 #include "../block_offsets.cuh"
 #include "../lookup.hpp"
 #include "../request.hpp"
 #include "lane_batch.cuh"
+#include "short_batch.cuh"
 #include "page_copy.cuh"
 
 namespace attnmeta {
@@ -19,6 +21,7 @@ namespace detail {
 
 constexpr int block_threads = 256;
 constexpr int min_blocks_per_sm = 4;  // __launch_bounds__: the register budget
+constexpr int vectors_blocks_per_sm = 3;  // vectors_kernel's
 constexpr int scan_items_per_thread = 2;
 using request_scan = block_offsets<request_totals, block_threads, scan_items_per_thread>;
 using request_warp_scan = warp_offsets<request_totals, scan_items_per_thread>;
@@ -35,6 +38,12 @@ struct step_params {
   metadata_outputs out;  // strides resolved
 };
 
+/// Whether any per-token output is asked for.
+__device__ __forceinline__ bool wants_tokens(const metadata_outputs& out) {
+  return out.token_to_request || out.seqlens_expanded || out.topk_seqlens || out.cu_topk_seqlens || out.key_start ||
+         out.key_end;
+}
+
 /// Per-request and per-token outputs (tail included), threads [thread, thread + threads) of the
 /// caller's choosing taking them in turn. `table` holds the exclusive prefixes at 0..bs.
 template <class Batch, class Clamp>
@@ -44,14 +53,15 @@ __device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p,
   const request_totals total = table[bs];
   const metadata_outputs& out = p.out;
 
+#pragma unroll 1
   for (int64_t i = thread; i <= bs; i += threads)
     store_request(out, int(i), bs, table[i], table[i < bs ? i + 1 : i]);
 
   if (out.cu_topk_seqlens && thread == 0) out.cu_topk_seqlens[0] = 0;
-  if (out.token_to_request || out.seqlens_expanded || out.topk_seqlens || out.cu_topk_seqlens || out.key_start ||
-      out.key_end) {
+  if (wants_tokens(out)) {
     const int64_t n = total.tokens < p.shape.max_tokens ? total.tokens : p.shape.max_tokens;
     const field_view<request_totals, &request_totals::tokens> starts{table};
+#pragma unroll 1
     for (int64_t t = thread; t < p.shape.max_tokens; t += threads) {
       // A warp's 32 consecutive tokens mostly share a request: the lowest lane searches, the others
       // reuse its answer when their token falls in the same request, and search only if not.
@@ -90,6 +100,7 @@ __device__ __forceinline__ void copy_units(const step_params<Batch, Clamp>& p, c
   const int64_t warps = threads >> 5;
   const int64_t warp =
       total.units < warps ? warps - 1 - (int64_t(threadIdx.x >> 5) * gridDim.x + blockIdx.x) : thread >> 5;
+#pragma unroll 1
   for (int64_t u = warp; u < total.units; u += warps) {
     const int b = find_owner(first_unit, bs, u);
     const request_totals at = table[b];
@@ -132,6 +143,7 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
   const int q = p.batch.q_constant;
   const int slots = bs * int(p.shape.column_chunks(p.shape.width));  // bs <= 32, chunks < 2^22
   const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
+#pragma unroll 1
   for (int s = warp; s < slots; s += warps) {
     const int b = s % bs;
     const int chunk = s / bs;
@@ -159,45 +171,144 @@ __device__ __forceinline__ void publish(uint32_t* status, uint32_t flags) {
   if (status && flags) atomicOr(status, flags);
 }
 
+/// Tokens [from, max_tokens) of the step get the tail values, warps taking 32 at a time.
+__device__ __forceinline__ void store_tail(const metadata_outputs& out, int64_t from, int64_t max_tokens,
+                                           const request_totals& total, int64_t warp, int64_t warps) {
+  const int lane = int(threadIdx.x & 31);
+#pragma unroll 1
+  for (int64_t t = (from & ~int64_t(31)) + warp * 32 + lane; t < max_tokens; t += warps * 32)
+    if (t >= from) store_token(out, t, tail_token_values(total));
+}
+
+/// A small short batch (short_batch.cuh) held by every warp: warp 0 writes the per-request outputs and
+/// the status, warp 1 (warp 0 in a one-warp grid) each request's tokens from its own lane, and
+/// every warp its share of the tail. Cost: 15 shuffles and at most 2 * short_q_max clamp calls a
+/// lane beyond reading the batch.
+template <class Batch, class Clamp>
+__device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>& p, const short_request& s,
+                                                uint32_t flags, int64_t warp, int64_t warps) {
+  const int bs = p.batch.bs;
+  const int lane = int(threadIdx.x & 31);
+  const short_scan scan = scan_short(s);
+  const metadata_outputs& out = p.out;
+  const int64_t max_tokens = p.shape.max_tokens;
+  if (warp == 0) {
+    if (lane < bs) store_request(out, lane, bs, scan.at, after(scan.at, s));
+    flags = __reduce_or_sync(0xffffffffu, flags);
+    if (lane == 0) {
+      store_request(out, bs, bs, scan.total, scan.total);
+      if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
+      publish(out.status, flags | totals_flags(scan.total, max_tokens));
+    }
+  }
+  if (!wants_tokens(out)) return;
+  if (warp == (warps > 1 ? 1 : 0) && lane < bs) store_short_tokens(out, lane, s, scan.at, max_tokens, p.clamp);
+  store_tail(out, scan.total.tokens < max_tokens ? scan.total.tokens : max_tokens, max_tokens, scan.total, warp, warps);
+}
+
 /// The whole step of a batch of at most lane_batch_max_bs requests with no page table, with no
 /// shared memory and no barrier: every warp reads and scans the batch in its registers
-/// (lane_batch.cuh), then writes its share of the per-token outputs; warp 0 of block 0 writes the
-/// per-request outputs and reports the status bits. Cost per warp before its own work: one read a
-/// lane and 40 shuffles.
-template <class Batch, class Clamp>
+/// (lane_batch.cuh). With TryShort, a small short batch (short_batch.cuh) takes short_lane_step();
+/// any other batch scans in int64, warp 0 writes the per-request outputs and the status, and every
+/// warp takes 32 tokens at a time, finding their requests by binary lifting.
+template <bool TryShort, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(step_params<Batch, Clamp> p) {
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
   const int64_t warp = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
-  lane_request l = read_lane(p.batch, p.shape, p.clamp);
+  uint32_t flags = 0;
+  const request_lengths len = lane < bs ? lengths_of(p.batch, lane, flags) : request_lengths{0, 0};
+  if (TryShort) {
+    const short_request s = short_request_of(len, p.clamp);
+    if (__all_sync(0xffffffffu, s.small)) {
+      short_lane_step(p, s, flags, warp, warps);
+      return;
+    }
+  }
+  lane_request l = lane_request_of(len, flags, p.clamp);
   const request_totals total = scan_lanes(l);
   const metadata_outputs& out = p.out;
+  const int64_t max_tokens = p.shape.max_tokens;
   if (warp == 0) {
     if (lane < bs) store_request(out, lane, bs, l.at, request_totals{l.next_tokens(), l.next_kv(), 0, 0});
-    uint32_t flags = l.flags;
-#pragma unroll
-    for (int d = 16; d > 0; d >>= 1) flags |= __shfl_xor_sync(0xffffffffu, flags, d);
+    const uint32_t flags = __reduce_or_sync(0xffffffffu, l.flags);
     if (lane == 0) {
       store_request(out, bs, bs, total, total);
       if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
-      publish(out.status, flags | totals_flags(total, p.shape.max_tokens));
+      publish(out.status, flags | totals_flags(total, max_tokens));
     }
   }
-  if (!(out.token_to_request || out.seqlens_expanded || out.topk_seqlens || out.cu_topk_seqlens || out.key_start ||
-        out.key_end))
-    return;
-  const int64_t n = total.tokens < p.shape.max_tokens ? total.tokens : p.shape.max_tokens;
-  for (int64_t base = warp * 32; base < p.shape.max_tokens; base += warps * 32) {
+  if (!wants_tokens(out)) return;
+  const int64_t n = total.tokens < max_tokens ? total.tokens : max_tokens;
+  for (int64_t base = warp * 32; base < max_tokens; base += warps * 32) {
     const int64_t t = base + lane;
     const int b = lane_owner(l, bs, t);
     const request_totals at{from_lane(l.at.tokens, b), from_lane(l.at.kv, b), from_lane(l.at.topk, b), 0};
     const request_totals next{at.tokens + from_lane(l.q, b), at.kv + from_lane(l.kv, b), 0, 0};
     if (t < n)
       store_token(out, t, token_values_at(at, next, b, t - at.tokens, p.clamp));
-    else if (t < p.shape.max_tokens)
+    else if (t < max_tokens)
       store_token(out, t, tail_token_values(total));
   }
+}
+
+/// Most requests a thread holds in short_block_step(): a block's threads hold single_launch_max_bs.
+constexpr int short_block_requests = 4;
+static_assert(block_threads * short_block_requests >= single_launch_max_bs, "a block holds the whole batch");
+
+/// A short batch (short_batch.cuh) without page tables, held by every block: each thread reads
+/// `per` = ceil(bs / 256) consecutive requests (at most four) and one block scan gives their
+/// prefixes; block k writes the outputs of each thread's k-th request (blocks k, k + G, ... when the
+/// grid has G < per blocks), every warp its share of the tail, block 0 the totals and the status.
+/// Returns false, having written nothing, when the batch is not short. Every thread of the block
+/// calls it. Cost: two barriers, `per` reads and up to 4 * per tokens a thread. Threads write
+/// requests `per` apart, so it pays for per > 1 only with one token a request (decode).
+template <class Batch, class Clamp>
+__device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
+                                                 request_scan::temp_storage& storage) {
+  const int bs = p.batch.bs;
+  const int per = (bs + block_threads - 1) / block_threads;
+  const int first = int(threadIdx.x) * per;
+  uint32_t flags = 0;
+  short_request s[short_block_requests];
+  bool fits = true;
+  request_totals mine{};
+#pragma unroll
+  for (int k = 0; k < short_block_requests; ++k) {
+    const bool held = k < per && first + k < bs;
+    s[k] = short_request_of(held ? lengths_of(p.batch, first + k, flags) : request_lengths{0, 0}, p.clamp);
+    fits = fits && s[k].fits;
+    mine = after(mine, s[k]);
+  }
+  if (!__syncthreads_and(fits)) return false;
+  request_totals at, total;
+  request_scan::block_scan(storage).ExclusiveSum(mine, at, total);
+
+  const metadata_outputs& out = p.out;
+  const int64_t max_tokens = p.shape.max_tokens;
+  const bool tokens = wants_tokens(out);
+  const int grid = int(gridDim.x), block = int(blockIdx.x);
+#pragma unroll
+  for (int k = 0; k < short_block_requests; ++k) {
+    if (k < per && first + k < bs && (grid >= per ? k == block : k % grid == block)) {
+      store_request(out, first + k, bs, at, after(at, s[k]));
+      if (tokens) store_short_tokens(out, first + k, s[k], at, max_tokens, p.clamp);
+    }
+    at = after(at, s[k]);
+  }
+  if (block == 0) {
+    if (threadIdx.x == 0) {
+      store_request(out, bs, bs, total, total);
+      if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
+      flags |= totals_flags(total, max_tokens);
+    }
+    publish(out.status, flags);
+  }
+  if (tokens)
+    store_tail(out, total.tokens < max_tokens ? total.tokens : max_tokens, max_tokens, total,
+               (int64_t(block) * blockDim.x + threadIdx.x) >> 5, (int64_t(grid) * blockDim.x) >> 5);
+  return true;
 }
 
 /// Dynamic shared memory of the single launch: bs + 1 prefixes, then bs req_to_token rows when a
@@ -206,11 +317,18 @@ inline size_t single_launch_smem(int bs, bool pages) {
   return sizeof(request_totals) * (size_t(bs) + 1) + (pages ? sizeof(int32_t) * size_t(bs) : 0);
 }
 
+/// Shared memory of single_launch_step() besides the dynamic table.
+union single_launch_storage {
+  request_scan::temp_storage block;
+  request_warp_scan::temp_storage warp;
+};
+
 /// The whole step in one launch: every block scans the batch into shared memory (one warp does it
 /// for small batches), then takes its share of the outputs; for static_units() steps only block 0
 /// scans and writes the vectors while the others copy page units. Block 0 reports the status bits.
 template <bool Vec, class Batch, class Clamp>
-__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
+__device__ __forceinline__ void single_launch_step(const step_params<Batch, Clamp>& p,
+                                                   single_launch_storage& scan_storage) {
   const bool fixed_units = static_units(p.batch, p.shape);
   const int warps_per_block = block_threads / 32;
   if (fixed_units && blockIdx.x > 0) {  // consecutive slots to different blocks: spread over the SMs
@@ -219,10 +337,6 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
     return;
   }
   extern __shared__ __align__(16) unsigned char dynamic_smem[];
-  __shared__ union {
-    typename request_scan::temp_storage block;
-    typename request_warp_scan::temp_storage warp;
-  } scan_storage;
   request_totals* table = reinterpret_cast<request_totals*>(dynamic_smem);
   int32_t* rows = p.shape.wants_pages() ? reinterpret_cast<int32_t*>(table + p.batch.bs + 1) : nullptr;
 
@@ -253,6 +367,21 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   }
   fill_vectors(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
   if (p.shape.wants_pages()) copy_units<Vec>(p, table, rows);
+}
+
+/// The single launch of a step with page tables.
+template <bool Vec, class Batch, class Clamp>
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
+  __shared__ single_launch_storage storage;
+  single_launch_step<Vec>(p, storage);
+}
+
+/// The single launch of a step without page tables: short_block_step() for a short batch, else
+/// single_launch_step(). Three blocks an SM: the two paths inlined together need 80 registers.
+template <class Batch, class Clamp>
+__global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(step_params<Batch, Clamp> p) {
+  __shared__ single_launch_storage storage;
+  if (!short_block_step(p, storage.block)) single_launch_step<false>(p, storage);
 }
 
 /// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits

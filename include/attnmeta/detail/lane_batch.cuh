@@ -8,6 +8,7 @@
 #pragma once
 
 #include "../request.hpp"
+#include "short_batch.cuh"
 
 namespace attnmeta {
 namespace detail {
@@ -15,10 +16,10 @@ namespace detail {
 /// Largest batch a warp holds.
 constexpr int lane_batch_max_bs = 32;
 
-/// Lane b's view of request b (b < bs), kept small: its own
-/// q_b and kv'_b (int32 after lengths_of()), its req_to_token row (-1: nothing to copy), the status
-/// bits its inputs raised, and `at`: read_lane() leaves the request's own totals there, scan_lanes()
-/// turns them into its exclusive prefix. Lanes b >= bs hold zeros, then the batch's totals.
+/// Lane b's view of request b (b < bs), kept small: its own q_b and kv'_b (int32 after
+/// lengths_of()), its req_to_token row (-1: nothing to copy), the status bits its inputs raised,
+/// and `at`: lane_request_of() leaves the request's own totals there, scan_lanes() turns them into
+/// its exclusive prefix. Lanes b >= bs hold zeros, then the batch's totals.
 struct lane_request {
   request_totals at;
   int32_t q;
@@ -35,33 +36,58 @@ __device__ __forceinline__ T from_lane(T v, int src) {
   return __shfl_sync(0xffffffffu, v, src);
 }
 
-/// Reads request `lane` if lane < bs: two or three reads, issued together.
-template <class Batch, class Shape, class Clamp>
-__device__ __forceinline__ lane_request read_lane(const Batch& batch, const Shape& shape, const Clamp& clamp) {
-  const int lane = int(threadIdx.x & 31);
+/// Lane `lane`'s lane_request of a batch without page tables, from its lengths (lengths_of()) and
+/// the status bits they raised; lanes past bs pass {0, 0} and no bits.
+template <class Clamp>
+__device__ __forceinline__ lane_request lane_request_of(const request_lengths& len, uint32_t flags,
+                                                        const Clamp& clamp) {
   lane_request l;
-  l.flags = 0;
+  l.at = totals_of(len, clamp);
+  l.q = int32_t(len.q);
+  l.kv = int32_t(len.kv);
   l.row = -1;
-  l.at = lane < batch.bs ? load_request(batch, shape, clamp, lane, l.flags, l.row) : request_totals{};
-  l.q = int32_t(l.at.tokens);
-  l.kv = int32_t(l.at.kv);
+  l.flags = flags;
   return l;
 }
 
-/// Scans the lanes' totals across the warp (five shuffle steps) and returns the batch's totals.
-/// Every lane of the warp calls it.
+/// A lane's exclusive prefix and the batch's totals.
+struct short_scan {
+  request_totals at;
+  request_totals total;
+};
+
+/// Scans a small batch's tokens, kv' and topk across the warp (five shuffle steps in int32,
+/// short_batch.cuh). Every lane of the warp calls it.
+__device__ __forceinline__ short_scan scan_short(const short_request& s) {
+  const int lane = int(threadIdx.x & 31);
+  int32_t tokens = s.q, kv = s.kv, topk = int32_t(s.topk);
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    const int32_t t_up = __shfl_up_sync(0xffffffffu, tokens, d);
+    const int32_t kv_up = __shfl_up_sync(0xffffffffu, kv, d);
+    const int32_t topk_up = __shfl_up_sync(0xffffffffu, topk, d);
+    if (lane >= d) tokens += t_up, kv += kv_up, topk += topk_up;
+  }
+  return {{tokens - s.q, kv - s.kv, topk - int32_t(s.topk), 0},
+          {from_lane(tokens, 31), from_lane(kv, 31), from_lane(topk, 31), 0}};
+}
+
+/// Scans the lanes' totals across the warp (five shuffle steps over tokens, kv and topk; units
+/// stay 0, a lane batch copies no pages) and returns the batch's totals. Every lane of the warp
+/// calls it.
 __device__ __forceinline__ request_totals scan_lanes(lane_request& l) {
   const int lane = int(threadIdx.x & 31);
   const request_totals mine = l.at;
   request_totals sum = mine;
 #pragma unroll
   for (int d = 1; d < 32; d <<= 1) {
-    const request_totals up{__shfl_up_sync(0xffffffffu, sum.tokens, d), __shfl_up_sync(0xffffffffu, sum.kv, d),
-                            __shfl_up_sync(0xffffffffu, sum.topk, d), __shfl_up_sync(0xffffffffu, sum.units, d)};
-    if (lane >= d) sum = sum + up;
+    const int64_t tokens = __shfl_up_sync(0xffffffffu, sum.tokens, d);
+    const int64_t kv = __shfl_up_sync(0xffffffffu, sum.kv, d);
+    const int64_t topk = __shfl_up_sync(0xffffffffu, sum.topk, d);
+    if (lane >= d) sum.tokens += tokens, sum.kv += kv, sum.topk += topk;
   }
-  l.at = {sum.tokens - mine.tokens, sum.kv - mine.kv, sum.topk - mine.topk, sum.units - mine.units};
-  return {from_lane(sum.tokens, 31), from_lane(sum.kv, 31), from_lane(sum.topk, 31), from_lane(sum.units, 31)};
+  l.at = {sum.tokens - mine.tokens, sum.kv - mine.kv, sum.topk - mine.topk, 0};
+  return {from_lane(sum.tokens, 31), from_lane(sum.kv, 31), from_lane(sum.topk, 31), 0};
 }
 
 /// The request that owns token t (lane's own t, t < the total): the last b < bs whose first token
