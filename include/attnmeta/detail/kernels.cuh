@@ -61,6 +61,19 @@ __device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p,
   if (wants_tokens(out)) {
     const int64_t n = total.tokens < p.shape.max_tokens ? total.tokens : p.shape.max_tokens;
     const field_view<request_totals, &request_totals::tokens> starts{table};
+    if (!p.batch.q_per_request) {  // request b's tokens start at b * q: no search
+      const int q = p.batch.q_constant;  // > 0 when n > 0; t < max_tokens <= INT32_MAX
+#pragma unroll 1
+      for (int64_t t = thread; t < p.shape.max_tokens; t += threads) {
+        if (t < n) {
+          const int b = int(t) / q;
+          store_token(out, t, token_values_at(table[b], table[b + 1], b, t - table[b].tokens, p.clamp));
+        } else {
+          store_token(out, t, tail_token_values(total));
+        }
+      }
+      return;
+    }
 #pragma unroll 1
     for (int64_t t = thread; t < p.shape.max_tokens; t += threads) {
       // A warp's 32 consecutive tokens mostly share a request: the lowest lane searches, the others
