@@ -141,6 +141,38 @@ TEST_CASE("short batches at their bounds: lengths below 2^24, at it, near INT32_
       }
 }
 
+TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q above 4, kv' at 2^24)",
+          "[gpu][short]") {
+  // Constant q up to 16 with bs <= 32 copies page units without a scan; block 0 writes the vectors
+  // by the warp path when q <= 4 and every kv' is below 2^24, else by its scan. W = 100 keeps the
+  // page tables small while kv' passes it (the kv' > W bit).
+  std::mt19937_64 rng(0x5408);
+  const int64_t limit = int64_t(1) << 24;
+  for (int bs : {1, 8, 32})
+    for (int D : {1, 4, 8, 16})
+      for (int variant = 0; variant < 3; ++variant) {
+        step_case c = random_case(rng, shape_limits{}, mode::target_verify, bs);
+        c.which = all_1d;
+        c.D = D;
+        c.s.kv_extra = D;
+        for (int b = 0; b < bs; ++b) {
+          c.s.q[b] = D;
+          c.s.seq[b] = variant == 0 ? int64_t(1 + rng() % 300) : limit - 1 - D - (b % 3);
+        }
+        if (variant == 2) c.s.seq[bs / 2] = limit - D;
+        use_dense_pages(c, rng, true, variant != 1, 100, variant == 1 ? 1 : 64, bs + 3);
+        c.cap.max_bs = bs;
+        c.cap.max_tokens = bs * D + (bs % 2);
+        INFO("bs " << bs << " D " << D << " variant " << variant << " " << c.describe());
+        for (path p : paths) {
+          const std::string diff = dev::check_on_device(c, p);
+          INFO(path_name(p));
+          INFO(diff);
+          REQUIRE(diff.empty());
+        }
+      }
+}
+
 TEST_CASE("host-checkable mistakes return before any launch", "[gpu][errors]") {
   std::mt19937_64 rng(13);
   step_case c = random_case(rng, shape_limits{}, mode::extend, 8);

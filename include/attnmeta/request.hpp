@@ -99,6 +99,18 @@ ATTNMETA_HD request_totals totals_of(const request_lengths& len, const Clamp& cl
   return r;
 }
 
+/// The req_to_token row of a request of lengths `len` and pool index `pool_index`, or -1 when it
+/// has no page rows to copy: no table asked for, q or kv' zero, or a bad index (status bit). Sets
+/// the kv' > W bit too. O(1), no reads.
+template <class Batch>
+ATTNMETA_HD int32_t request_row(const Batch& batch, const step_shape& shape, int64_t pool_index,
+                                const request_lengths& len, uint32_t& flags) {
+  if (!shape.wants_pages() || len.q <= 0 || len.kv <= 0) return -1;
+  const int32_t row = static_cast<int32_t>(page_row(batch, pool_index, flags));
+  if (row >= 0 && len.kv > shape.width) flags |= status_kv_over_width;
+  return row;
+}
+
 /// Reads request b of `batch` and returns what it adds, ORing into `flags` any status bit its
 /// inputs raise; `row` gets the request's req_to_token row, or -1 when it has no page rows to copy
 /// (no table asked for, q or kv' zero, or a bad req_pool_index). O(1): two to three reads of device
@@ -108,16 +120,9 @@ ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& sh
                                         int b, uint32_t& flags, int32_t& row) {
   const int64_t pool_index = shape.wants_pages() ? static_cast<int64_t>(batch.pages.req_pool_indices[b]) : -1;
   const request_lengths len = lengths_of(batch, b, flags);
-  const int64_t q = len.q, kv = len.kv;
   request_totals r = totals_of(len, clamp);
-  row = -1;
-  if (shape.wants_pages() && q > 0 && kv > 0) {
-    row = static_cast<int32_t>(page_row(batch, pool_index, flags));
-    if (row >= 0) {
-      if (kv > shape.width) flags |= status_kv_over_width;
-      r.units = shape.column_chunks(shape.columns(kv)) * shape.row_groups(q);
-    }
-  }
+  row = request_row(batch, shape, pool_index, len, flags);
+  if (row >= 0) r.units = shape.column_chunks(shape.columns(len.kv)) * shape.row_groups(len.q);
   return r;
 }
 

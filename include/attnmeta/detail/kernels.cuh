@@ -266,6 +266,27 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
   }
 }
 
+/// Block 0 of a static_units() step whose q is at most short_q_max: when the batch is small
+/// (short_batch.cuh), warps 0 and 1 write the vectors by short_lane_step() (no scan into shared
+/// memory, no barrier), then, when block 0 is the whole grid, every warp copies units. Returns
+/// false, having written nothing, when the batch is not small; every warp of block 0 reads the
+/// batch and reaches the same answer.
+template <bool Vec, class Batch, class Clamp>
+__device__ __forceinline__ bool short_first_block(const step_params<Batch, Clamp>& p) {
+  const int bs = p.batch.bs;
+  const int lane = int(threadIdx.x & 31);
+  const int warp = int(threadIdx.x >> 5);
+  uint32_t flags = 0;
+  const int64_t pool_index = lane < bs ? static_cast<int64_t>(p.batch.pages.req_pool_indices[lane]) : -1;
+  const request_lengths len = lane < bs ? lengths_of(p.batch, lane, flags) : request_lengths{0, 0};
+  request_row(p.batch, p.shape, pool_index, len, flags);  // its status bits
+  const short_request s = short_request_of(len, p.clamp);
+  if (!__all_sync(0xffffffffu, s.small)) return false;
+  if (warp < 2) short_lane_step(p, s, flags, warp, 2);
+  if (gridDim.x == 1) copy_static_units<Vec>(p, warp, block_threads / 32);
+  return true;
+}
+
 /// Most requests a thread holds in short_block_step(): a block's threads hold single_launch_max_bs.
 constexpr int short_block_requests = 4;
 static_assert(block_threads * short_block_requests >= single_launch_max_bs, "a block holds the whole batch");
@@ -338,7 +359,8 @@ union single_launch_storage {
 
 /// The whole step in one launch: every block scans the batch into shared memory (one warp does it
 /// for small batches), then takes its share of the outputs; for static_units() steps only block 0
-/// scans and writes the vectors while the others copy page units. Block 0 reports the status bits.
+/// writes the vectors (short_first_block() when it can) while the others copy page units. Block 0
+/// reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clamp>& p,
                                                    single_launch_storage& scan_storage) {
@@ -349,6 +371,7 @@ __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clam
                            warps_per_block * (gridDim.x - 1));
     return;
   }
+  if (fixed_units && p.batch.q_constant <= short_q_max && short_first_block<Vec>(p)) return;
   extern __shared__ __align__(16) unsigned char dynamic_smem[];
   request_totals* table = reinterpret_cast<request_totals*>(dynamic_smem);
   int32_t* rows = p.shape.wants_pages() ? reinterpret_cast<int32_t*>(table + p.batch.bs + 1) : nullptr;
