@@ -405,7 +405,7 @@ __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clam
   if (p.shape.wants_pages()) copy_units<Vec>(p, table, rows);
 }
 
-/// The single launch of a step with page tables.
+/// The single launch of a step with page tables, or of one without that is not short (prefill).
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
