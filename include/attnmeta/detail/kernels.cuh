@@ -129,10 +129,7 @@ __device__ __forceinline__ void copy_units(const step_params<Batch, Clamp>& p, c
     unit.rows = int(last - unit.row0 < page_unit_rows ? last - unit.row0 : page_unit_rows);
     const int64_t row = rows ? rows[b] : int64_t(pages.req_pool_indices[b]);
     unit.src = pages.req_to_token + row * pages.row_stride;
-    if (p.shape.page_table)
-      copy_page_rows<Vec>(out, pd, unit);
-    else
-      copy_block_rows(out, pd, unit);
+    copy_unit<Vec>(out, p.shape, pd, unit);
   }
 }
 
@@ -172,16 +169,29 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
     unit.rows = int(rows);
     unit.chunk = chunk;
     unit.src = p.batch.pages.req_to_token + row * p.batch.pages.row_stride;
-    if (p.shape.page_table)
-      copy_page_rows<Vec>(p.out, pd, unit);
-    else
-      copy_block_rows(p.out, pd, unit);
+    copy_unit<Vec>(p.out, p.shape, pd, unit);
   }
 }
 
 /// ORs `flags` into the caller's status word, if there is one.
 __device__ __forceinline__ void publish(uint32_t* status, uint32_t flags) {
   if (status && flags) atomicOr(status, flags);
+}
+
+/// Warp 0's share of a batch held one request a lane: request `lane`'s outputs from its exclusive
+/// prefix `at` and the next one, entry bs and cu_topk_seqlens[0] from the totals, and the status
+/// bits of every lane with the totals' own. Every lane of the warp calls it.
+__device__ __forceinline__ void store_lane_requests(const metadata_outputs& out, int bs, const request_totals& at,
+                                                    const request_totals& next, const request_totals& total,
+                                                    uint32_t flags, int64_t max_tokens) {
+  const int lane = int(threadIdx.x & 31);
+  if (lane < bs) store_request(out, lane, bs, at, next);
+  flags = __reduce_or_sync(0xffffffffu, flags);
+  if (lane == 0) {
+    store_request(out, bs, bs, total, total);
+    if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
+    publish(out.status, flags | totals_flags(total, max_tokens));
+  }
 }
 
 /// Tokens [from, max_tokens) of the step get the tail values, warps taking 32 at a time.
@@ -205,15 +215,7 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
   const short_scan scan = scan_short(s);
   const metadata_outputs& out = p.out;
   const int64_t max_tokens = p.shape.max_tokens;
-  if (warp == 0) {
-    if (lane < bs) store_request(out, lane, bs, scan.at, after(scan.at, s));
-    flags = __reduce_or_sync(0xffffffffu, flags);
-    if (lane == 0) {
-      store_request(out, bs, bs, scan.total, scan.total);
-      if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
-      publish(out.status, flags | totals_flags(scan.total, max_tokens));
-    }
-  }
+  if (warp == 0) store_lane_requests(out, bs, scan.at, after(scan.at, s), scan.total, flags, max_tokens);
   if (!wants_tokens(out)) return;
   if (warp == (warps > 1 ? 1 : 0) && lane < bs) store_short_tokens(out, lane, s, scan.at, max_tokens, p.clamp);
   store_tail(out, scan.total.tokens < max_tokens ? scan.total.tokens : max_tokens, max_tokens, scan.total, warp, warps);
@@ -243,15 +245,8 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
   const request_totals total = scan_lanes(l);
   const metadata_outputs& out = p.out;
   const int64_t max_tokens = p.shape.max_tokens;
-  if (warp == 0) {
-    if (lane < bs) store_request(out, lane, bs, l.at, request_totals{l.next_tokens(), l.next_kv(), 0, 0});
-    const uint32_t flags = __reduce_or_sync(0xffffffffu, l.flags);
-    if (lane == 0) {
-      store_request(out, bs, bs, total, total);
-      if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
-      publish(out.status, flags | totals_flags(total, max_tokens));
-    }
-  }
+  if (warp == 0)
+    store_lane_requests(out, bs, l.at, request_totals{l.next_tokens(), l.next_kv(), 0, 0}, total, l.flags, max_tokens);
   if (!wants_tokens(out)) return;
   const int64_t n = total.tokens < max_tokens ? total.tokens : max_tokens;
   for (int64_t base = warp * 32; base < max_tokens; base += warps * 32) {

@@ -136,5 +136,16 @@ __device__ __forceinline__ void copy_block_rows(const metadata_outputs& out, con
   store_block_columns(out, pd, u, j0, blocks - j0 < int(page_unit_columns) ? blocks : j0 + int(page_unit_columns));
 }
 
+/// One unit: page_table rows (and block_table, if asked for), or block_table alone when it is the
+/// only table.
+template <bool Vec>
+__device__ __forceinline__ void copy_unit(const metadata_outputs& out, const step_shape& shape, const page_divisor& pd,
+                                          const page_unit& u) {
+  if (shape.page_table)
+    copy_page_rows<Vec>(out, pd, u);
+  else
+    copy_block_rows(out, pd, u);
+}
+
 }  // namespace detail
 }  // namespace attnmeta
