@@ -1,6 +1,7 @@
 // attnmeta's benchmark: every mode over a grid of sizes, eager and in a CUDA graph, next to the
 // floors measured in the same process (an empty kernel launched eagerly and as a graph node, the
-// device-to-device copy bandwidth, and each case's bandwidth floor).
+// device-to-device copy bandwidth, and each case's bandwidth floor), and for the page-table cases a
+// bare copy of the same page tables in the same layout (what the caller's layout allows).
 //
 //   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
@@ -42,6 +43,51 @@ __global__ void load_store_kernel(const int32_t* in, int32_t* out) { out[threadI
 __global__ void copy_kernel(const int4* in, int4* out, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
     out[i] = in[i];
+}
+
+/// One item of the layout copy: columns [chunk * 512, +512) of a request's req_to_token row, to
+/// its q page_table rows and the matching block_table entries.
+struct copy_item {
+  int32_t src_row, row0, rows, cols, chunk;
+};
+
+/// A bare copy of the page tables in the caller's layout, with every request's rows and lengths
+/// worked out on the host: the most a kernel can expect from this layout, metadata work aside.
+/// One warp an item, 16-byte loads and streaming stores, as attnmeta's own copy.
+__global__ void layout_copy_kernel(const copy_item* items, int n, const int32_t* req_to_token, int32_t* page_table,
+                                   int32_t* block_table, int64_t width, int64_t block_width) {
+  const int lane = threadIdx.x & 31;
+  const int warps = int(gridDim.x * blockDim.x / 32);
+  for (int i = int((blockIdx.x * blockDim.x + threadIdx.x) / 32); i < n; i += warps) {
+    const copy_item it = items[i];
+    const int32_t* src = req_to_token + int64_t(it.src_row) * width;
+    const int base = it.chunk * 512 + 4 * lane;
+    int4 v[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int c = base + 128 * k;
+      v[k] = c + 4 <= it.cols ? __ldg(reinterpret_cast<const int4*>(src + c)) : int4{0, 0, 0, 0};
+      if (c < it.cols && c + 4 > it.cols)
+        v[k] = int4{src[c], c + 1 < it.cols ? src[c + 1] : 0, c + 2 < it.cols ? src[c + 2] : 0, 0};
+    }
+    const int j = it.chunk * (512 / page_size) + lane;  // block column j, slot j * page_size
+    const int32_t block = lane < 512 / page_size && j * page_size < it.cols ? src[j * page_size] / page_size : 0;
+    for (int r = 0; r < it.rows; ++r) {
+      int32_t* dst = page_table + int64_t(it.row0 + r) * width;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int c = base + 128 * k;
+        if (c + 4 <= it.cols) {
+          __stcs(reinterpret_cast<int4*>(dst + c), v[k]);
+        } else if (c < it.cols) {
+          dst[c] = v[k].x;
+          if (c + 1 < it.cols) dst[c + 1] = v[k].y;
+          if (c + 2 < it.cols) dst[c + 2] = v[k].z;
+        }
+      }
+      if (lane < 512 / page_size && j * page_size < it.cols) block_table[int64_t(it.row0 + r) * block_width + j] = block;
+    }
+  }
 }
 
 __global__ void fill_slots(int32_t* p, size_t n) {
@@ -110,6 +156,29 @@ double graph_us(F&& f, cudaStream_t s, int n, int reps = 7) {
   return median(t);
 }
 
+/// Microseconds per call of what `f` enqueues on `s`, called back to back `n` times between two
+/// events (device time without a graph; median of reps).
+template <class F>
+double stream_us(F&& f, cudaStream_t s, int n, int reps = 7) {
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  f(s);
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    CHECK(cudaEventRecord(a, s));
+    for (int i = 0; i < n; ++i) f(s);
+    CHECK(cudaEventRecord(b, s));
+    CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(1000.0 * ms / n);
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  return median(t);
+}
+
 struct bench_case {
   const char* mode;  // decode, target_verify, draft_extend (q random 1..4), draft_extend_const, extend
   int bs;
@@ -152,18 +221,23 @@ int main(int argc, char** argv) {
   const double empty_graph = graph_us([](cudaStream_t st) { empty_kernel<<<1, 1, 0, st>>>(); }, s, 5000);
   double copy_bw = 0;  // bytes read + written per second
   {
-    const size_t bytes = size_t(1) << 31;
+    // The best of cudaMemcpyAsync and a 16-byte-per-thread copy kernel, each in a graph and
+    // launched on a stream, over 1 GB and 2 GB copies (both far past the L2): the copy floor is the
+    // fastest copy measured, however it was done.
+    const size_t most = size_t(1) << 31;
     void *a, *b;
-    CHECK(cudaMalloc(&a, bytes));
-    CHECK(cudaMalloc(&b, bytes));
-    CHECK(cudaMemset(a, 1, bytes));
-    // the better of cudaMemcpyAsync and a 16-byte-per-thread copy kernel
-    const double us_memcpy =
-        graph_us([&](cudaStream_t st) { CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st)); }, s, 10, 5);
-    const double us_kernel = graph_us([&](cudaStream_t st) {
-      copy_kernel<<<prop.multiProcessorCount * 8, 256, 0, st>>>(static_cast<const int4*>(a), static_cast<int4*>(b), bytes / 16);
-    }, s, 10, 5);
-    copy_bw = 2.0 * bytes / (std::min(us_memcpy, us_kernel) * 1e-6);
+    CHECK(cudaMalloc(&a, most));
+    CHECK(cudaMalloc(&b, most));
+    CHECK(cudaMemset(a, 1, most));
+    for (size_t bytes : {most / 2, most}) {
+      const auto memcpy = [&](cudaStream_t st) { CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st)); };
+      const auto kernel = [&](cudaStream_t st) {
+        copy_kernel<<<prop.multiProcessorCount * 8, 256, 0, st>>>(static_cast<const int4*>(a), static_cast<int4*>(b), bytes / 16);
+      };
+      const double us = std::min(std::min(graph_us(memcpy, s, 10, 5), stream_us(memcpy, s, 10, 5)),
+                                 std::min(graph_us(kernel, s, 10, 5), stream_us(kernel, s, 10, 5)));
+      copy_bw = std::max(copy_bw, 2.0 * bytes / (us * 1e-6));
+    }
     CHECK(cudaFree(a));
     CHECK(cudaFree(b));
   }
@@ -193,6 +267,8 @@ int main(int argc, char** argv) {
   CHECK(cudaMemset(d.status, 0, 4));
   d.workspace_bytes = attnmeta::workspace_size({max_bs, int(t_alloc), W});
   CHECK(cudaMalloc(&d.workspace, d.workspace_bytes));
+  copy_item* d_items;
+  CHECK(cudaMalloc(&d_items, sizeof(copy_item) * max_bs * ((W + 511) / 512)));
 
   std::vector<bench_case> cases;
   const int all_bs[] = {1, 8, 32, 128, 512, 1024, 4096};
@@ -276,10 +352,28 @@ int main(int argc, char** argv) {
     const double e = eager_us([&] { launch(s); }, reps_n);
     const double floor_us = bytes / copy_bw * 1e6;
     const double bound = std::max(floor_us, empty_graph);
+    // The same page tables by a bare copy in the same layout (no metadata work, rows and lengths
+    // from the host), timed the same way.
+    double layout_us = 0;
+    if (c.pages) {
+      std::vector<copy_item> items;
+      for (int b = 0, row0 = 0; b < c.bs; row0 += q[b], ++b) {
+        const int cols = int(std::min<int64_t>(seq[b] + (!std::strcmp(c.mode, "target_verify") ? D : 0), W));
+        for (int chunk = 0; chunk * 512 < cols; ++chunk) items.push_back({rpi[b], row0, q[b], cols, chunk});
+      }
+      CHECK(cudaMemcpy(d_items, items.data(), sizeof(copy_item) * items.size(), cudaMemcpyHostToDevice));
+      const int grid = prop.multiProcessorCount * 4;
+      layout_us = graph_us([&](cudaStream_t st) {
+        layout_copy_kernel<<<grid, 256, 0, st>>>(d_items, int(items.size()), d.req_to_token, d.page_table,
+                                                 d.block_table, W, W / page_size);
+      }, s, reps_n);
+    }
+    char layout[32] = "-";
+    if (c.pages) std::snprintf(layout, sizeof layout, "%.2f, %.0f%%", layout_us, 100.0 * floor_us / layout_us);
     char row[512];
-    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% |",
+    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% | %14s |",
                   c.mode, c.bs, c.kv_lo >= 100000 ? "100K-131K" : (prefill ? "q<=8192" : "1K-32K"), c.pages ? "yes" : "no",
-                  e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g);
+                  e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g, layout);
     rows.push_back(row);
     std::printf("%s\n", row);
     std::fflush(stdout);
@@ -287,10 +381,11 @@ int main(int argc, char** argv) {
       std::fprintf(json,
                    "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pages\":%s,\"impl\":\"attnmeta\","
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
-                   "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f}\n",
+                   "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,"
+                   "\"layout_copy_us\":%.3f}\n",
                    c.mode, c.bs, prefill ? "1..8192" : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
                    c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
-                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12);
+                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, layout_us);
   }
   if (json) std::fclose(json);
   uint32_t status = 0;
@@ -299,8 +394,8 @@ int main(int argc, char** argv) {
   std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node; one-warp load+store kernel %.2f us eager, "
               "%.2f us graph; copy %.2f TB/s; status word 0x%x\n\n",
               empty_eager, empty_graph, load_store_eager, load_store_graph, copy_bw / 1e12, status);
-  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& r : rows) std::printf("%s\n", r.c_str());
   return 0;
 }
