@@ -173,6 +173,42 @@ TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q abo
       }
 }
 
+TEST_CASE("short page-table batches past the static path: the copying blocks' scan and its fallback",
+          "[gpu][short]") {
+  // Every q_b <= 4 and no static units (bs > 32, or q per request): block 0 writes the vectors by
+  // its block scan while the other blocks scan (units, rows) and copy. A request of 5 tokens sends
+  // every block to the general step; max_tokens one short of N leaves the last row unwritten.
+  // Page sizes 64, 1 and 48; W below kv' (the kv' > W bit); rows not 16-byte aligned.
+  std::mt19937_64 rng(0x5409);
+  for (int bs : {8, 33, 100, 257, 1024})
+    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
+      for (int variant = 0; variant < 4; ++variant) {
+        step_case c = random_case(rng, shape_limits{}, m, bs);
+        c.which = all_1d;
+        c.D = 4;
+        c.s.kv_extra = m == mode::target_verify ? 4 : 0;
+        int64_t n = 0;
+        for (int b = 0; b < bs; ++b) {
+          c.s.q[b] = m == mode::decode ? 1 : (m == mode::draft_extend ? b % 5 : 4);
+          c.s.seq[b] = int64_t(1 + rng() % 900);
+        }
+        if (variant == 3 && m == mode::draft_extend) c.s.q[bs / 2] = 5;
+        for (auto q : c.s.q) n += q;
+        const int64_t W = variant == 1 ? 300 : 1000;
+        use_dense_pages(c, rng, variant != 3, variant != 0, W, variant == 0 ? 64 : (variant == 1 ? 1 : 48), bs + 5);
+        if (variant == 2) c.pt_stride = W + 1;
+        c.cap.max_bs = bs;
+        c.cap.max_tokens = int(variant == 3 ? n - 1 : n);
+        INFO("bs " << bs << " variant " << variant << " " << c.describe());
+        for (path p : paths) {
+          const std::string diff = dev::check_on_device(c, p);
+          INFO(path_name(p));
+          INFO(diff);
+          REQUIRE(diff.empty());
+        }
+      }
+}
+
 TEST_CASE("host-checkable mistakes return before any launch", "[gpu][errors]") {
   std::mt19937_64 rng(13);
   step_case c = random_case(rng, shape_limits{}, mode::extend, 8);

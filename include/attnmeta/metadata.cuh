@@ -50,7 +50,9 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
                                 ? int64_t(cap.max_tokens) <= int64_t(short_q_max) * cap.max_bs
                                 : p.batch.q_constant <= short_q_max;
     const bool short_block = short_step && (bs <= block_threads || (!p.batch.q_per_request && p.batch.q_constant <= 1));
-    if (p.shape.wants_pages())
+    if (p.shape.wants_pages() && short_step && bs > lane_batch_max_bs && short_pages_fit<block_threads>(p.batch, p.shape))
+      short_pages_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
+    else if (p.shape.wants_pages())
       single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
     else if (bs <= lane_batch_max_bs && short_step)
       lane_batch_kernel<true><<<grid, block_threads, 0, stream>>>(p);

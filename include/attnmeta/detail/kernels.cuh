@@ -14,6 +14,7 @@
 #include "../request.hpp"
 #include "lane_batch.cuh"
 #include "short_batch.cuh"
+#include "short_pages.cuh"
 #include "page_copy.cuh"
 
 namespace attnmeta {
@@ -288,14 +289,15 @@ static_assert(block_threads * short_block_requests >= single_launch_max_bs, "a b
 
 /// A short batch (short_batch.cuh) without page tables, held by every block: each thread reads
 /// `per` = ceil(bs / 256) consecutive requests (at most four) and one block scan gives their
-/// prefixes; block k writes the outputs of each thread's k-th request (blocks k, k + G, ... when the
-/// grid has G < per blocks), every warp its share of the tail, block 0 the totals and the status.
+/// prefixes; of the `grid` blocks taking part, block k writes the outputs of each thread's k-th
+/// request (blocks k, k + G, ... when G < per), every warp its share of the tail, block 0 the
+/// totals and the status.
 /// Returns false, having written nothing, when the batch is not short. Every thread of the block
 /// calls it. Cost: two barriers, `per` reads and up to 4 * per tokens a thread. Threads write
 /// requests `per` apart, so it pays for per > 1 only with one token a request (decode).
 template <class Batch, class Clamp>
 __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
-                                                 request_scan::temp_storage& storage) {
+                                                 request_scan::temp_storage& storage, int block, int grid) {
   const int bs = p.batch.bs;
   const int per = (bs + block_threads - 1) / block_threads;
   const int first = int(threadIdx.x) * per;
@@ -317,7 +319,6 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
   const metadata_outputs& out = p.out;
   const int64_t max_tokens = p.shape.max_tokens;
   const bool tokens = wants_tokens(out);
-  const int grid = int(gridDim.x), block = int(blockIdx.x);
 #pragma unroll
   for (int k = 0; k < short_block_requests; ++k) {
     if (k < per && first + k < bs && (grid >= per ? k == block : k % grid == block)) {
@@ -350,6 +351,7 @@ inline size_t single_launch_smem(int bs, bool pages) {
 union single_launch_storage {
   request_scan::temp_storage block;
   request_warp_scan::temp_storage warp;
+  short_pages_scan<block_threads>::TempStorage pages;
 };
 
 /// The whole step in one launch: every block scans the batch into shared memory (one warp does it
@@ -407,12 +409,34 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   single_launch_step<Vec>(p, storage);
 }
 
+/// The single launch of a likely short batch with page tables past lane_batch_max_bs requests
+/// (short_pages_fit()): block 0 writes the vectors alone by short_block_step(), the other blocks
+/// copy by copy_short_units(). When a request is not short, every block takes the general step.
+template <bool Vec, class Batch, class Clamp>
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_kernel(step_params<Batch, Clamp> p) {
+  __shared__ single_launch_storage storage;
+  if (gridDim.x > 1) {
+    if (blockIdx.x == 0) {
+      if (short_block_step(p, storage.block, 0, 1)) return;
+    } else {
+      extern __shared__ __align__(16) unsigned char dynamic_smem[];
+      uint32_t flags = 0;
+      if (copy_short_units<Vec, block_threads>(p.batch, p.shape, p.out, storage.pages, dynamic_smem,
+                                               int(blockIdx.x) - 1, int(gridDim.x) - 1, flags)) {
+        if (blockIdx.x == 1) publish(p.out.status, flags);
+        return;
+      }
+    }
+  }
+  single_launch_step<Vec>(p, storage);
+}
+
 /// The single launch of a step without page tables: short_block_step() for a short batch, else
 /// single_launch_step(). Three blocks an SM: the two paths inlined together need 80 registers.
 template <class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
-  if (!short_block_step(p, storage.block)) single_launch_step<false>(p, storage);
+  if (!short_block_step(p, storage.block, int(blockIdx.x), int(gridDim.x))) single_launch_step<false>(p, storage);
 }
 
 /// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits
