@@ -147,30 +147,57 @@ __device__ __forceinline__ bool static_units(const Batch& batch, const step_shap
 
 /// The page-table units of a static_units() step, one a warp: slot s = chunk * bs + b (the real,
 /// low chunks first), warps [warp, warp + warps) of the caller's choosing taking the slots in turn.
-/// Each warp reads its request's lengths and pool index itself; block 0 reports their status bits.
+/// When every slot that can be real has a warp of its own, each warp reads its slot's request
+/// itself (the fewest instructions before the first copy). Otherwise lane b reads request b once,
+/// the slots stop at the batch's most chunks, and each slot takes its request's row and columns
+/// from lane b by shuffles: no warp spends an iteration reading lengths for a slot past every
+/// request's end. Block 0 reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp>& p, int warp, int warps) {
-  const int bs = p.batch.bs;
+  const int bs = p.batch.bs;  // <= 32
   const int q = p.batch.q_constant;
-  const int slots = bs * int(p.shape.column_chunks(p.shape.width));  // bs <= 32, chunks < 2^22
+  const int all_slots = bs * int(p.shape.column_chunks(p.shape.width));  // chunks < 2^22
   const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
-#pragma unroll 1
-  for (int s = warp; s < slots; s += warps) {
-    const int b = s % bs;
-    const int chunk = s / bs;
-    uint32_t ignored = 0;
-    const int64_t pool_index = p.batch.pages.req_pool_indices[b];
-    const int64_t kv = lengths_of(p.batch, b, ignored).kv;
-    const int64_t row = page_row(p.batch, pool_index, ignored);
+  const auto copy = [&](int b, int chunk, int cols, int64_t row) {
     page_unit unit;
-    unit.cols = int(p.shape.columns(kv));
+    unit.cols = cols;
     unit.row0 = int64_t(b) * q;
     const int64_t rows = p.shape.max_tokens - unit.row0 < q ? p.shape.max_tokens - unit.row0 : q;
-    if (row < 0 || rows <= 0 || chunk >= p.shape.column_chunks(unit.cols)) continue;
+    if (rows <= 0) return;
     unit.rows = int(rows);
     unit.chunk = chunk;
     unit.src = p.batch.pages.req_to_token + row * p.batch.pages.row_stride;
     copy_unit<Vec>(p.out, p.shape, pd, unit);
+  };
+  uint32_t ignored = 0;
+  if (all_slots <= warps) {
+    if (warp >= all_slots) return;
+    const int b = warp % bs;
+    const int chunk = warp / bs;
+    const int64_t pool_index = p.batch.pages.req_pool_indices[b];
+    const int64_t kv = lengths_of(p.batch, b, ignored).kv;
+    const int64_t row = page_row(p.batch, pool_index, ignored);
+    const int cols = int(p.shape.columns(kv));
+    if (row >= 0 && chunk < p.shape.column_chunks(cols)) copy(b, chunk, cols, row);
+    return;
+  }
+  const int lane = int(threadIdx.x & 31);
+  int64_t kv = 0, row = -1;
+  if (lane < bs) {
+    const int64_t pool_index = p.batch.pages.req_pool_indices[lane];
+    kv = lengths_of(p.batch, lane, ignored).kv;
+    row = page_row(p.batch, pool_index, ignored);
+  }
+  const int lane_cols = int(p.shape.columns(kv));
+  const int lane_chunks = row >= 0 ? int(p.shape.column_chunks(lane_cols)) : 0;
+  const int slots = bs * int(__reduce_max_sync(0xffffffffu, unsigned(lane_chunks)));
+#pragma unroll 1
+  for (int s = warp; s < slots; s += warps) {
+    const int b = s % bs;
+    const int cols = __shfl_sync(0xffffffffu, lane_cols, b);
+    const int chunks = __shfl_sync(0xffffffffu, lane_chunks, b);
+    const int64_t src_row = __shfl_sync(0xffffffffu, row, b);
+    if (s / bs < chunks) copy(b, s / bs, cols, src_row);
   }
 }
 
