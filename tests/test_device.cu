@@ -171,6 +171,29 @@ TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q abo
           REQUIRE(diff.empty());
         }
       }
+  // W = 100000: more slots than the grid has warps, so lane b holds request b and the slots stop at
+  // the batch's most chunks; kv' up to 110000 passes W.
+  for (int D : {1, 4})
+    for (int variant = 0; variant < 2; ++variant) {
+      step_case c = random_case(rng, shape_limits{}, mode::target_verify, 32);
+      c.which = all_1d;
+      c.D = D;
+      c.s.kv_extra = D;
+      for (int b = 0; b < 32; ++b) {
+        c.s.q[b] = D;
+        c.s.seq[b] = int64_t(1 + rng() % (variant == 0 ? 20000 : 110000));
+      }
+      use_dense_pages(c, rng, true, true, 100000, variant == 0 ? 64 : 1, 40);
+      c.cap.max_bs = 32;
+      c.cap.max_tokens = 32 * D;
+      INFO("W 100000 D " << D << " variant " << variant << " " << c.describe());
+      for (path p : paths) {
+        const std::string diff = dev::check_on_device(c, p);
+        INFO(path_name(p));
+        INFO(diff);
+        REQUIRE(diff.empty());
+      }
+    }
 }
 
 TEST_CASE("short page-table batches past the static path: the copying blocks' scan and its fallback",
