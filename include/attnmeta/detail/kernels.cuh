@@ -6,7 +6,9 @@
 // blocks run over a table of per-request prefixes (request_totals at 0..bs): in shared memory for
 // the single launch, where each block scans the batch itself; in the workspace for the device-scan
 // path, where cub::DeviceScan built it. Small steps of constant q place their page units without
-// the table (copy_static_units()), so that the copying does not wait for the scan.
+// the table (copy_static_units()), so that the copying does not wait for the scan; short batches
+// past 32 requests with page tables take short_pages_kernel, whose copying blocks scan only what
+// the copy needs (short_pages.cuh).
 #pragma once
 
 #include "../block_offsets.cuh"
@@ -369,10 +371,12 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
 }
 
 /// Dynamic shared memory of the single launch: bs + 1 prefixes, then bs req_to_token rows when a
-/// page table is asked for.
+/// page table is asked for (36 bytes a request; copy_short_units() needs 16 and 8 more).
 inline size_t single_launch_smem(int bs, bool pages) {
   return sizeof(request_totals) * (size_t(bs) + 1) + (pages ? sizeof(int32_t) * size_t(bs) : 0);
 }
+static_assert(sizeof(request_totals) + sizeof(int32_t) >= 16 && sizeof(request_totals) >= 8,
+              "single_launch_smem(bs, true) holds copy_short_units()'s 16 * bs + 8 bytes");
 
 /// Shared memory of single_launch_step() besides the dynamic table.
 union single_launch_storage {
