@@ -125,6 +125,28 @@ double eager_us(F&& f, int n, int reps = 7) {
   return median(t);
 }
 
+/// Microseconds per call of `one` (which enqueues one call on `s`), called `n` times back to back
+/// between two events (median of reps).
+template <class F>
+double events_us(F&& one, cudaStream_t s, int n, int reps) {
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    CHECK(cudaEventRecord(a, s));
+    for (int i = 0; i < n; ++i) one();
+    CHECK(cudaEventRecord(b, s));
+    CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(1000.0 * ms / n);
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  return median(t);
+}
+
 /// Microseconds per replay of a graph holding what `f` enqueues on `s`, replayed `n` times between
 /// two events (median of reps).
 template <class F>
@@ -135,48 +157,19 @@ double graph_us(F&& f, cudaStream_t s, int n, int reps = 7) {
   f(s);
   CHECK(cudaStreamEndCapture(s, &g));
   CHECK(cudaGraphInstantiate(&e, g, 0));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
   for (int i = 0; i < 3; ++i) CHECK(cudaGraphLaunch(e, s));
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    CHECK(cudaEventRecord(a, s));
-    for (int i = 0; i < n; ++i) CHECK(cudaGraphLaunch(e, s));
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(1000.0 * ms / n);
-  }
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
+  const double us = events_us([&] { CHECK(cudaGraphLaunch(e, s)); }, s, n, reps);
   CHECK(cudaGraphExecDestroy(e));
   CHECK(cudaGraphDestroy(g));
-  return median(t);
+  return us;
 }
 
 /// Microseconds per call of what `f` enqueues on `s`, called back to back `n` times between two
 /// events (device time without a graph; median of reps).
 template <class F>
 double stream_us(F&& f, cudaStream_t s, int n, int reps = 7) {
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
   f(s);
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    CHECK(cudaEventRecord(a, s));
-    for (int i = 0; i < n; ++i) f(s);
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(1000.0 * ms / n);
-  }
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
-  return median(t);
+  return events_us([&] { f(s); }, s, n, reps);
 }
 
 struct bench_case {
