@@ -198,10 +198,11 @@ TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q abo
 
 TEST_CASE("short page-table batches past the static path: the copying blocks' scan and its fallback",
           "[gpu][short]") {
-  // Every q_b <= 4 and no static units (bs > 32, or q per request): block 0 writes the vectors by
-  // its block scan while the other blocks scan (units, rows) and copy. A request of 5 tokens sends
-  // every block to the general step; max_tokens one short of N leaves the last row unwritten.
-  // Page sizes 64, 1 and 48; W below kv' (the kv' > W bit); rows not 16-byte aligned.
+  // Every q_b <= 4 and more than 32 requests (bs 8 for contrast: static units or the general
+  // kernel): block 0 writes the vectors by its block scan while the other blocks scan (units, rows)
+  // and copy. A request of 5 tokens sends every block to the general step; max_tokens one short of
+  // N leaves the last row unwritten. Page sizes 64, 1 and 48; W below kv' (the kv' > W bit); rows
+  // not 16-byte aligned; block_table alone.
   std::mt19937_64 rng(0x5409);
   for (int bs : {8, 33, 100, 257, 1024})
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
