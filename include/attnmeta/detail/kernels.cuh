@@ -171,26 +171,27 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
     unit.src = p.batch.pages.req_to_token + row * p.batch.pages.row_stride;
     copy_unit<Vec>(p.out, p.shape, pd, unit);
   };
-  uint32_t ignored = 0;
+  // Request b's req_to_token row (-1 when its pool index is bad) and its columns min(kv'_b, W).
+  const auto read = [&](int b, int64_t& row, int& cols) {
+    uint32_t ignored = 0;  // block 0 reports the bits
+    const int64_t pool_index = p.batch.pages.req_pool_indices[b];
+    cols = int(p.shape.columns(lengths_of(p.batch, b, ignored).kv));
+    row = page_row(p.batch, pool_index, ignored);
+  };
   if (all_slots <= warps) {
     if (warp >= all_slots) return;
     const int b = warp % bs;
     const int chunk = warp / bs;
-    const int64_t pool_index = p.batch.pages.req_pool_indices[b];
-    const int64_t kv = lengths_of(p.batch, b, ignored).kv;
-    const int64_t row = page_row(p.batch, pool_index, ignored);
-    const int cols = int(p.shape.columns(kv));
+    int64_t row;
+    int cols;
+    read(b, row, cols);
     if (row >= 0 && chunk < p.shape.column_chunks(cols)) copy(b, chunk, cols, row);
     return;
   }
   const int lane = int(threadIdx.x & 31);
-  int64_t kv = 0, row = -1;
-  if (lane < bs) {
-    const int64_t pool_index = p.batch.pages.req_pool_indices[lane];
-    kv = lengths_of(p.batch, lane, ignored).kv;
-    row = page_row(p.batch, pool_index, ignored);
-  }
-  const int lane_cols = int(p.shape.columns(kv));
+  int64_t row = -1;
+  int lane_cols = 0;
+  if (lane < bs) read(lane, row, lane_cols);
   const int lane_chunks = row >= 0 ? int(p.shape.column_chunks(lane_cols)) : 0;
   const int slots = bs * int(__reduce_max_sync(0xffffffffu, unsigned(lane_chunks)));
 #pragma unroll 1
