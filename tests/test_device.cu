@@ -8,6 +8,16 @@ using attnmeta::path;
 static const path paths[] = {path::single_launch, path::device_scan};
 static const char* path_name(path p) { return p == path::single_launch ? "single_launch" : "device_scan"; }
 
+/// c on the device, by the single launch and by the device-scan path, equals the reference.
+static void require_equal_on_both_paths(const step_case& c) {
+  for (path p : paths) {
+    const std::string diff = dev::check_on_device(c, p);
+    INFO(path_name(p));
+    INFO(diff);
+    REQUIRE(diff.empty());
+  }
+}
+
 TEST_CASE("every mode, type and path equals the reference on random batches", "[gpu]") {
   std::mt19937_64 rng(0x5eed);
   int checked = 0;
@@ -132,12 +142,7 @@ TEST_CASE("short batches at their bounds: lengths below 2^24, at it, near INT32_
         c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
         c.opt.kpool = 1;
         INFO("bs " << bs << " variant " << variant << " " << c.describe());
-        for (path p : paths) {
-          const std::string diff = dev::check_on_device(c, p);
-          INFO(path_name(p));
-          INFO(diff);
-          REQUIRE(diff.empty());
-        }
+        require_equal_on_both_paths(c);
       }
 }
 
@@ -164,12 +169,7 @@ TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q abo
         c.cap.max_bs = bs;
         c.cap.max_tokens = bs * D + (bs % 2);
         INFO("bs " << bs << " D " << D << " variant " << variant << " " << c.describe());
-        for (path p : paths) {
-          const std::string diff = dev::check_on_device(c, p);
-          INFO(path_name(p));
-          INFO(diff);
-          REQUIRE(diff.empty());
-        }
+        require_equal_on_both_paths(c);
       }
   // W = 100000: more slots than the grid has warps, so lane b holds request b and the slots stop at
   // the batch's most chunks; kv' up to 110000 passes W.
@@ -187,12 +187,7 @@ TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q abo
       c.cap.max_bs = 32;
       c.cap.max_tokens = 32 * D;
       INFO("W 100000 D " << D << " variant " << variant << " " << c.describe());
-      for (path p : paths) {
-        const std::string diff = dev::check_on_device(c, p);
-        INFO(path_name(p));
-        INFO(diff);
-        REQUIRE(diff.empty());
-      }
+      require_equal_on_both_paths(c);
     }
 }
 
@@ -224,12 +219,7 @@ TEST_CASE("short page-table batches past the static path: the copying blocks' sc
         c.cap.max_bs = bs;
         c.cap.max_tokens = int(variant == 3 ? n - 1 : n);
         INFO("bs " << bs << " variant " << variant << " " << c.describe());
-        for (path p : paths) {
-          const std::string diff = dev::check_on_device(c, p);
-          INFO(path_name(p));
-          INFO(diff);
-          REQUIRE(diff.empty());
-        }
+        require_equal_on_both_paths(c);
       }
 }
 
