@@ -5,6 +5,7 @@
 #include <attnmeta/lookup.hpp>
 
 #include <cstring>
+#include <functional>
 
 #include "cases.hpp"
 #include "catch.hpp"
