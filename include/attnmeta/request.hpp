@@ -181,12 +181,17 @@ ATTNMETA_HD void store_token(const metadata_outputs& out, int64_t t, const token
   if (out.key_end) out.key_end[t] = v.key_end;
 }
 
+/// Writes entry i of cu_seqlens_q and cu_seqlens_k.
+ATTNMETA_HD void store_prefixes(const metadata_outputs& out, int i, int32_t tokens, int32_t kv) {
+  if (out.cu_seqlens_q) out.cu_seqlens_q[i] = tokens;
+  if (out.cu_seqlens_k) out.cu_seqlens_k[i] = kv;
+}
+
 /// Writes entry i in [0, bs] of the per-request outputs from the exclusive prefix at i and i + 1
 /// (`next` is ignored for i == bs).
 ATTNMETA_HD void store_request(const metadata_outputs& out, int i, int bs, const request_totals& at,
                                const request_totals& next) {
-  if (out.cu_seqlens_q) out.cu_seqlens_q[i] = saturate_int32(at.tokens);
-  if (out.cu_seqlens_k) out.cu_seqlens_k[i] = saturate_int32(at.kv);
+  store_prefixes(out, i, saturate_int32(at.tokens), saturate_int32(at.kv));
   if (out.cache_seqlens && i < bs) out.cache_seqlens[i] = saturate_int32(next.kv - at.kv);
 }
 

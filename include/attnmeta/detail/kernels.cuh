@@ -234,27 +234,53 @@ __device__ __forceinline__ void store_tail(const metadata_outputs& out, int64_t 
     if (t >= from) store_token(out, t, tail_token_values(total));
 }
 
-/// A small short batch (short_batch.cuh) held by every warp: warp 0 writes the per-request outputs and
-/// the status, warp 1 (warp 0 in a one-warp grid) each request's tokens from its own lane, and
-/// every warp its share of the tail. Cost: 15 shuffles and at most 2 * short_q_max clamp calls a
-/// lane beyond reading the batch.
+/// A small short batch (short_batch.cuh) held by every warp as tiny_requests: warp 0 writes the
+/// per-request outputs and publishes `flags` (the lane's request's bits and any the caller adds),
+/// warp 1 (warp 0 in a one-warp grid) each request's tokens from its own lane, and every warp its
+/// share of the tail. All in int32: 15 shuffles and a few instructions a store beyond reading the
+/// batch.
 template <class Batch, class Clamp>
-__device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>& p, const short_request& s,
-                                                uint32_t flags, int64_t warp, int64_t warps) {
+__device__ __forceinline__ void tiny_lane_step(const step_params<Batch, Clamp>& p, const tiny_request& r,
+                                               uint32_t flags, int warp, int warps) {
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
-  const short_scan scan = scan_short(s);
+  const tiny_scan s = scan_tiny(r);
   const metadata_outputs& out = p.out;
-  const int64_t max_tokens = p.shape.max_tokens;
-  if (warp == 0) store_lane_requests(out, bs, scan.at, after(scan.at, s), scan.total, flags, max_tokens);
+  const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
+  if (warp == 0) {
+    if (lane < bs) {
+      if (out.cache_seqlens) out.cache_seqlens[lane] = r.kv;
+      store_prefixes(out, lane + 1, s.tokens, s.kv);
+    }
+    if (lane == 0) {
+      store_prefixes(out, 0, 0, 0);
+      if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
+      if (s.total_tokens > max_tokens) flags |= status_tokens_over_capacity;
+    }
+    publish(out.status, flags);
+  }
   if (!wants_tokens(out)) return;
-  if (warp == (warps > 1 ? 1 : 0) && lane < bs) store_short_tokens(out, lane, s, scan.at, max_tokens, p.clamp);
-  store_tail(out, scan.total.tokens < max_tokens ? scan.total.tokens : max_tokens, max_tokens, scan.total, warp, warps);
+  if (warp == (warps > 1 ? 1 : 0) && lane < bs) {
+    const int32_t first = s.tokens - r.q, key_start = s.kv - r.kv;
+    int32_t cu = s.topk - r.topk;
+#pragma unroll
+    for (int j = 0; j < short_q_max; ++j) {
+      if (j >= r.q || first + j >= max_tokens) break;
+      const int32_t len = r.length(j);
+      cu += r.c[j];
+      store_token(out, first + j, token_values{lane, len, r.c[j], cu, key_start, key_start + len});
+    }
+  }
+  const token_values tail{-1, 0, 0, s.total_topk, 0, 0};  // tail_token_values() of the totals
+#pragma unroll 1
+  for (int32_t t = (s.total_tokens < max_tokens ? s.total_tokens : max_tokens) + warp * 32 + lane; t < max_tokens;
+       t += warps * 32)
+    store_token(out, t, tail);
 }
 
 /// The whole step of a batch of at most lane_batch_max_bs requests with no page table, with no
 /// shared memory and no barrier: every warp reads and scans the batch in its registers
-/// (lane_batch.cuh). With TryShort, a small short batch (short_batch.cuh) takes short_lane_step();
+/// (lane_batch.cuh). With TryShort, a small short batch (short_batch.cuh) takes tiny_lane_step();
 /// any other batch scans in int64, warp 0 writes the per-request outputs and the status, and every
 /// warp takes 32 tokens at a time, finding their requests by binary lifting.
 template <bool TryShort, class Batch, class Clamp>
@@ -263,15 +289,16 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
   const int lane = int(threadIdx.x & 31);
   const int64_t warp = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
-  uint32_t flags = 0;
-  const request_lengths len = lane < bs ? lengths_of(p.batch, lane, flags) : request_lengths{0, 0};
   if (TryShort) {
-    const short_request s = short_request_of(len, p.clamp);
-    if (__all_sync(0xffffffffu, s.small)) {
-      short_lane_step(p, s, flags, warp, warps);
+    bool small;
+    const tiny_request r = tiny_request_of(p.batch, p.clamp, lane, small);
+    if (__all_sync(0xffffffffu, small)) {
+      tiny_lane_step(p, r, r.flags, int(warp), int(warps));
       return;
     }
   }
+  uint32_t flags = 0;
+  const request_lengths len = lane < bs ? lengths_of(p.batch, lane, flags) : request_lengths{0, 0};
   lane_request l = lane_request_of(len, flags, p.clamp);
   const request_totals total = scan_lanes(l);
   const metadata_outputs& out = p.out;
@@ -293,7 +320,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
 }
 
 /// Block 0 of a static_units() step whose q is at most short_q_max: when the batch is small
-/// (short_batch.cuh), warps 0 and 1 write the vectors by short_lane_step() (no scan into shared
+/// (short_batch.cuh), warps 0 and 1 write the vectors by tiny_lane_step() (no scan into shared
 /// memory, no barrier), then, when block 0 is the whole grid, every warp copies units. Returns
 /// false, having written nothing, when the batch is not small; every warp of block 0 reads the
 /// batch and reaches the same answer.
@@ -302,13 +329,13 @@ __device__ __forceinline__ bool short_first_block(const step_params<Batch, Clamp
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
   const int warp = int(threadIdx.x >> 5);
-  uint32_t flags = 0;
   const int64_t pool_index = lane < bs ? static_cast<int64_t>(p.batch.pages.req_pool_indices[lane]) : -1;
-  const request_lengths len = lane < bs ? lengths_of(p.batch, lane, flags) : request_lengths{0, 0};
-  request_row(p.batch, p.shape, pool_index, len, flags);  // its status bits
-  const short_request s = short_request_of(len, p.clamp);
-  if (!__all_sync(0xffffffffu, s.small)) return false;
-  if (warp < 2) short_lane_step(p, s, flags, warp, 2);
+  bool small;
+  const tiny_request r = tiny_request_of(p.batch, p.clamp, lane, small);
+  if (!__all_sync(0xffffffffu, small)) return false;
+  uint32_t flags = r.flags;
+  request_row(p.batch, p.shape, pool_index, request_lengths{r.q, r.kv}, flags);  // its status bits
+  if (warp < 2) tiny_lane_step(p, r, flags, warp, 2);
   if (gridDim.x == 1) copy_static_units<Vec>(p, warp, block_threads / 32);
   return true;
 }
