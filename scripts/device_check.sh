@@ -21,7 +21,12 @@ catch_line() { grep -E 'All tests passed|test cases:' "$1" | tail -1; }
 
 nvidia-smi -L 2>/dev/null | head -1
 BUILD=${BUILD:-build}
-if [ ! -x "$BUILD/tests/attnmeta_gpu_tests" ] || [ ! -x "$BUILD/bench/attnmeta_bench" ]; then
+# Build unless the stages asked for find their programs in $BUILD already.
+missing=""
+{ want tests || want sanitize; } && [ ! -x "$BUILD/tests/attnmeta_gpu_tests" ] && missing=1
+want examples && ! ls "$BUILD"/examples/0* >/dev/null 2>&1 && missing=1
+{ want bench || want profile; } && [ ! -x "$BUILD/bench/attnmeta_bench" ] && missing=1
+if [ -n "$missing" ]; then
   BUILD=build-device
   cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release >"$OUT/configure.log" 2>&1 &&
     cmake --build $BUILD -j"$(nproc)" >"$OUT/build.log" 2>&1 || { note "build: FAILED (see build.log)"; tail -30 "$OUT/build.log"; }

@@ -191,6 +191,35 @@ TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q abo
     }
 }
 
+TEST_CASE("small page-table steps of per-request q: rows placed by a warp scan, long requests in row groups",
+          "[gpu][short]") {
+  // bs <= 32 and max_tokens <= 1024 with q_b from the device: the copying blocks scan q in a warp
+  // and copy at once. Draft extend (q 0-4; block 0 by the warp path) and extend (q up to 200: up to
+  // 13 row groups a request, block 0 by its scan); W = 100 and 20000 (40 chunks); a bad pool
+  // index (its rows untouched, the bit set); max_tokens one short of N; block_table alone.
+  std::mt19937_64 rng(0x540a);
+  for (int bs : {1, 8, 32})
+    for (mode m : {mode::draft_extend, mode::extend})
+      for (int variant = 0; variant < 4; ++variant) {
+        step_case c = random_case(rng, shape_limits{}, m, bs);
+        c.which = all_1d;
+        int64_t n = 0;
+        for (int b = 0; b < bs; ++b) {
+          const int q_hi = m == mode::draft_extend ? 5 : (variant == 1 ? 9 : (bs == 32 ? 30 : (bs == 8 ? 120 : 200)));
+          c.s.q[b] = int64_t(rng() % q_hi);
+          c.s.seq[b] = c.s.q[b] + int64_t(rng() % (variant == 1 ? 25000 : 900));
+          n += c.s.q[b];
+        }
+        const int64_t W = variant == 1 ? 20000 : 100;
+        use_dense_pages(c, rng, variant != 3, variant != 0, W, variant == 2 ? 48 : (variant == 1 ? 1 : 64), bs + 3);
+        if (variant == 2) c.s.rpi[bs / 2] = c.s.pool_rows;  // out of range
+        c.cap.max_bs = bs;
+        c.cap.max_tokens = int(std::max<int64_t>(variant == 3 ? n - 1 : n, 1));
+        INFO("bs " << bs << " variant " << variant << " " << c.describe());
+        require_equal_on_both_paths(c);
+      }
+}
+
 TEST_CASE("short page-table batches past the static path: the copying blocks' scan and its fallback",
           "[gpu][short]") {
   // Every q_b <= 4 and more than 32 requests (bs 8 for contrast: static units or the general

@@ -52,6 +52,9 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     const bool short_block = short_step && (bs <= block_threads || (!p.batch.q_per_request && p.batch.q_constant <= 1));
     if (p.shape.wants_pages() && short_step && bs > lane_batch_max_bs && short_pages_fit<block_threads>(p.batch, p.shape))
       short_pages_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
+    else if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape))
+      single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(
+          step_params<per_request_q<Batch>, Clamp>{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out});
     else if (p.shape.wants_pages())
       single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
     else if (bs <= lane_batch_max_bs && short_step)

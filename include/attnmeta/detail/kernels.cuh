@@ -5,8 +5,9 @@
 // one block scan in every block. The others end in fill_vectors() and copy_units(), which the
 // blocks run over a table of per-request prefixes (request_totals at 0..bs): in shared memory for
 // the single launch, where each block scans the batch itself; in the workspace for the device-scan
-// path, where cub::DeviceScan built it. Small steps of constant q place their page units without
-// the table (copy_static_units()), so that the copying does not wait for the scan; short batches
+// path, where cub::DeviceScan built it. Steps of up to 32 requests place their page units without
+// the table (copy_static_units(): a warp scans q_b when it is per request), so that the copying does
+// not wait for block 0's scan; short batches
 // past 32 requests with page tables take short_pages_kernel, whose copying blocks scan only what
 // the copy needs (short_pages.cuh).
 #pragma once
@@ -136,71 +137,131 @@ __device__ __forceinline__ void copy_units(const step_params<Batch, Clamp>& p, c
   }
 }
 
-/// Constant q up to one row group, small batches: each request's page rows start at b * q, so the
-/// units need no scan and the blocks other than block 0 copy them at once instead of waiting for it.
+/// A batch whose q_b come from the device, known as such when the kernel is compiled: small steps
+/// of per-request q with page tables take a single_launch_kernel built for it, so that the kernel
+/// of the other steps carries none of its code (with it, constant-q steps spilled registers and ran
+/// up to 19% slower).
+template <class Batch>
+struct per_request_q : Batch {
+  static constexpr bool q_per_request = true;
+  explicit per_request_q(const Batch& batch) : Batch(batch) {}
+};
+template <class Batch>
+constexpr bool is_per_request_q = false;
+template <class Batch>
+constexpr bool is_per_request_q<per_request_q<Batch>> = true;
+
+/// Small batches whose page rows a warp can place from the batch alone: request b's rows start at
+/// b * q (constant q up to one row group), or at the sum of the q_a before it, which a warp scans
+/// in its registers (per_request_q batches). The units need no table, so the blocks other than
+/// block 0 copy them at once instead of waiting for its scan.
 constexpr int static_units_max_bs = 32;
 constexpr int64_t static_units_max_tokens = 4 * block_threads;  // block 0 alone writes the vectors
 template <class Batch>
-__device__ __forceinline__ bool static_units(const Batch& batch, const step_shape& shape) {
-  return shape.wants_pages() && !batch.q_per_request && batch.q_constant >= 1 &&
-         batch.q_constant <= page_unit_rows && batch.bs <= static_units_max_bs &&
-         shape.max_tokens <= static_units_max_tokens;
+ATTNMETA_HD bool static_units(const Batch& batch, const step_shape& shape) {
+  return shape.wants_pages() && batch.bs <= static_units_max_bs && shape.max_tokens <= static_units_max_tokens &&
+         (is_per_request_q<Batch> ||
+          (!batch.q_per_request && batch.q_constant >= 1 && batch.q_constant <= page_unit_rows));
 }
 
-/// The page-table units of a static_units() step, one a warp: slot s = chunk * bs + b (the real,
-/// low chunks first), warps [warp, warp + warps) of the caller's choosing taking the slots in turn.
-/// When every slot that can be real has a warp of its own, each warp reads its slot's request
-/// itself (the fewest instructions before the first copy). Otherwise lane b reads request b once,
-/// the slots stop at the batch's most chunks, and each slot takes its request's row and columns
-/// from lane b by shuffles: no warp spends an iteration reading lengths for a slot past every
-/// request's end. Block 0 reports the status bits.
+/// The page-table units of a static_units() step, one a warp, warps [warp, warp + warps) of the
+/// caller's choosing taking them in turn. Constant q, when every (chunk, request) slot that can be
+/// real has a warp of its own: each warp reads its slot's request itself (the fewest instructions
+/// before the first copy). Otherwise lane b reads request b once (per-request q: a warp scan gives
+/// its first row), the slots s = (group * chunks + chunk) * bs + b stop at the batch's most chunks
+/// and row groups, and each slot takes its request's row, columns and rows from lane b by shuffles:
+/// no warp spends an iteration reading lengths for a slot past every request's end. Block 0
+/// reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp>& p, int warp, int warps) {
   const int bs = p.batch.bs;  // <= 32
-  const int q = p.batch.q_constant;
-  const int all_slots = bs * int(p.shape.column_chunks(p.shape.width));  // chunks < 2^22
+  const int max_tokens = int(p.shape.max_tokens);  // <= static_units_max_tokens
   const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
-  const auto copy = [&](int b, int chunk, int cols, int64_t row) {
+  // Rows [row0, row0 + rows) of request row `row`, chunk `chunk`, none at max_tokens or past it.
+  const auto copy = [&](int chunk, int cols, int64_t row, int64_t row0, int rows) {
+    const int64_t left = p.shape.max_tokens - row0;
+    if (left <= 0) return;
     page_unit unit;
     unit.cols = cols;
-    unit.row0 = int64_t(b) * q;
-    const int64_t rows = p.shape.max_tokens - unit.row0 < q ? p.shape.max_tokens - unit.row0 : q;
-    if (rows <= 0) return;
-    unit.rows = int(rows);
+    unit.row0 = row0;
+    unit.rows = left < rows ? int(left) : rows;
     unit.chunk = chunk;
     unit.src = p.batch.pages.req_to_token + row * p.batch.pages.row_stride;
     copy_unit<Vec>(p.out, p.shape, pd, unit);
   };
-  // Request b's req_to_token row (-1 when its pool index is bad) and its columns min(kv'_b, W).
-  const auto read = [&](int b, int64_t& row, int& cols) {
+  // Request b's req_to_token row (-1 when its pool index is bad), its columns min(kv'_b, W) and its
+  // q_b, at most max_tokens.
+  const auto read = [&](int b, int64_t& row, int& cols, int& q) {
     uint32_t ignored = 0;  // block 0 reports the bits
     const int64_t pool_index = p.batch.pages.req_pool_indices[b];
-    cols = int(p.shape.columns(lengths_of(p.batch, b, ignored).kv));
+    const request_lengths len = lengths_of(p.batch, b, ignored);
+    cols = int(p.shape.columns(len.kv));
+    q = int(len.q < max_tokens ? len.q : max_tokens);
     row = page_row(p.batch, pool_index, ignored);
   };
-  if (all_slots <= warps) {
-    if (warp >= all_slots) return;
-    const int b = warp % bs;
-    const int chunk = warp / bs;
-    int64_t row;
-    int cols;
-    read(b, row, cols);
-    if (row >= 0 && chunk < p.shape.column_chunks(cols)) copy(b, chunk, cols, row);
-    return;
-  }
   const int lane = int(threadIdx.x & 31);
-  int64_t row = -1;
-  int lane_cols = 0;
-  if (lane < bs) read(lane, row, lane_cols);
-  const int lane_chunks = row >= 0 ? int(p.shape.column_chunks(lane_cols)) : 0;
-  const int slots = bs * int(__reduce_max_sync(0xffffffffu, unsigned(lane_chunks)));
+  if constexpr (!is_per_request_q<Batch>) {
+    const int q = p.batch.q_constant;
+    const int all_slots = bs * int(p.shape.column_chunks(p.shape.width));  // chunks < 2^22
+    if (all_slots <= warps) {
+      if (warp >= all_slots) return;
+      const int b = warp % bs;
+      const int chunk = warp / bs;
+      int64_t row;
+      int cols, ignored;
+      read(b, row, cols, ignored);
+      if (row >= 0 && chunk < p.shape.column_chunks(cols)) copy(chunk, cols, row, int64_t(b) * q, q);
+      return;
+    }
+    int64_t row = -1;
+    int lane_cols = 0, ignored;
+    if (lane < bs) read(lane, row, lane_cols, ignored);
+    const int lane_chunks = row >= 0 ? int(p.shape.column_chunks(lane_cols)) : 0;
+    const int slots = bs * int(__reduce_max_sync(0xffffffffu, unsigned(lane_chunks)));
 #pragma unroll 1
-  for (int s = warp; s < slots; s += warps) {
-    const int b = s % bs;
-    const int cols = __shfl_sync(0xffffffffu, lane_cols, b);
-    const int chunks = __shfl_sync(0xffffffffu, lane_chunks, b);
-    const int64_t src_row = __shfl_sync(0xffffffffu, row, b);
-    if (s / bs < chunks) copy(b, s / bs, cols, src_row);
+    for (int s = warp; s < slots; s += warps) {
+      const int b = s % bs;
+      const int cols = __shfl_sync(0xffffffffu, lane_cols, b);
+      const int chunks = __shfl_sync(0xffffffffu, lane_chunks, b);
+      const int64_t src_row = __shfl_sync(0xffffffffu, row, b);
+      if (s / bs < chunks) copy(s / bs, cols, src_row, int64_t(b) * q, q);
+    }
+  } else {
+    int64_t lane_row = -1;
+    int lane_cols = 0, lane_q = 0;
+    if (lane < bs) read(lane, lane_row, lane_cols, lane_q);
+    int inclusive = lane_q;  // sums of at most 32 q_b <= max_tokens: int
+#pragma unroll
+    for (int d = 1; d < 32; d <<= 1) {
+      const int up = __shfl_up_sync(0xffffffffu, inclusive, d);
+      if (lane >= d) inclusive += up;
+    }
+    const int lane_rows = (inclusive - lane_q) << 16 | lane_q;  // first row and q_b, both <= 1024
+    const int lane_chunks = lane_row >= 0 ? int(p.shape.column_chunks(lane_cols)) : 0;
+    const int chunks = int(__reduce_max_sync(0xffffffffu, unsigned(lane_chunks)));
+    const int groups = int(__reduce_max_sync(0xffffffffu, unsigned(ceil_div(lane_q, int(page_unit_rows)))));
+    // slots * 512 <= 32 * (table columns + 511) * max_tokens / 16: int, unless the table that is
+    // written (max_tokens rows of its columns, 4 bytes each) took terabytes.
+    const int slots = bs * chunks * groups;
+#pragma unroll 1
+    for (int s = warp; s < slots; s += warps) {
+      const int unit = s / bs;  // group * chunks + chunk
+      const int b = s - unit * bs;
+      int chunk = unit, row0 = 0;
+      if (groups > 1) {
+        const int group = unit / chunks;
+        chunk = unit - group * chunks;
+        row0 = group * int(page_unit_rows);
+      }
+      const int b_chunks = __shfl_sync(0xffffffffu, lane_chunks, b);
+      const int cols = __shfl_sync(0xffffffffu, lane_cols, b);
+      const int rows = __shfl_sync(0xffffffffu, lane_rows, b);
+      const int32_t src_row = __shfl_sync(0xffffffffu, int32_t(lane_row), b);
+      const int b_q = rows & 0xffff;
+      if (chunk < b_chunks && row0 < b_q)
+        copy(chunk, cols, src_row, (rows >> 16) + row0,
+             b_q - row0 < int(page_unit_rows) ? b_q - row0 : int(page_unit_rows));
+    }
   }
 }
 
@@ -420,14 +481,14 @@ union single_launch_storage {
 template <bool Vec, class Batch, class Clamp>
 __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clamp>& p,
                                                    single_launch_storage& scan_storage) {
-  const bool fixed_units = static_units(p.batch, p.shape);
+  const bool fixed_units = is_per_request_q<Batch> || static_units(p.batch, p.shape);  // the launcher checked the first
   const int warps_per_block = block_threads / 32;
   if (fixed_units && blockIdx.x > 0) {  // consecutive slots to different blocks: spread over the SMs
     copy_static_units<Vec>(p, int(threadIdx.x / 32) * (gridDim.x - 1) + (blockIdx.x - 1),
                            warps_per_block * (gridDim.x - 1));
     return;
   }
-  if (fixed_units && p.batch.q_constant <= short_q_max && short_first_block<Vec>(p)) return;
+  if (fixed_units && (p.batch.q_per_request || p.batch.q_constant <= short_q_max) && short_first_block<Vec>(p)) return;
   extern __shared__ __align__(16) unsigned char dynamic_smem[];
   request_totals* table = reinterpret_cast<request_totals*>(dynamic_smem);
   int32_t* rows = p.shape.wants_pages() ? reinterpret_cast<int32_t*>(table + p.batch.bs + 1) : nullptr;
