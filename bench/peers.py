@@ -33,8 +33,10 @@ over its tail up to max_tokens) and the page tables over each row's first min(kv
 mismatch is reported and that implementation is not timed for that case.
 
 Timing: eager is a host timer around back-to-back calls with one synchronize at the end; graph is
-one call captured in a torch.cuda.CUDAGraph, replayed back to back between two CUDA events. Each is
-the median over repetitions of the mean time per call. The run also measures an empty Triton kernel
+--graph-calls calls (10 unless set) captured in one torch.cuda.CUDAGraph, replayed back to back
+between two CUDA events, the time divided among the calls: one replay issued from Python takes 3-5 us
+of host time, which would hide every call shorter than that. Each is the median over repetitions of
+the mean time per call. The run also measures an empty Triton kernel
 and the smallest torch op (a 1-element fill_), eager and as a graph node (the latency floor), and the
 device-to-device copy bandwidth (a large copy_, bytes read + written). A case's floor_us is its
 bandwidth floor (SPEC.md: each input read once, each output written once, the per-token outputs over
@@ -511,8 +513,10 @@ def eager_us(fn, seconds, reps):
     return statistics.median(samples) * 1e6
 
 
-def graph_us(fn, seconds, reps):
-    """Median over reps of the mean time per replay of fn captured once, replays back to back."""
+def graph_us(fn, seconds, reps, calls=1):
+    """Median over reps of the mean time per call of a graph holding `calls` calls of fn, replayed
+    back to back. With calls > 1 the host's time to issue a replay is spread over the calls (an
+    engine's graph holds hundreds of kernels), so short calls read their device time."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -521,7 +525,8 @@ def graph_us(fn, seconds, reps):
     torch.cuda.current_stream().wait_stream(side)
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
-        fn()
+        for _ in range(calls):
+            fn()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     g.replay()
     torch.cuda.synchronize()
@@ -537,12 +542,12 @@ def graph_us(fn, seconds, reps):
             g.replay()
         end.record()
         end.synchronize()
-        samples.append(start.elapsed_time(end) * 1e3 / iters)
+        samples.append(start.elapsed_time(end) * 1e3 / iters / calls)
     del g
     return statistics.median(samples)
 
 
-def reference_points(seconds, reps):
+def reference_points(seconds, reps, calls):
     """The latency floor (an empty kernel, eager and as a graph node) and the copy bandwidth."""
     x = torch.zeros(1, dtype=torch.int32, device="cuda")
     empty = lambda: _empty_kernel[(1,)](x)  # noqa: E731
@@ -550,10 +555,11 @@ def reference_points(seconds, reps):
     points = {}
     for name, fn in (("empty_triton", empty), ("torch_fill", fill)):
         points[f"{name}_eager_us"] = eager_us(fn, seconds, reps)
-        points[f"{name}_graph_us"] = graph_us(fn, seconds, reps)
+        points[f"{name}_graph_us"] = graph_us(fn, seconds, reps, calls)
     points["copy_bytes_per_s"] = copy_bandwidth()
     torch.cuda.empty_cache()
     points["latency_floor_us"] = min(points["empty_triton_graph_us"], points["torch_fill_graph_us"])
+    points["graph_calls"] = calls
     return points
 
 
@@ -653,7 +659,7 @@ def measure_one(name, c, inp, ref, md, out, am, args, *extra):
         return dict(res, status=failure("run", c, name, e))
     if no_graph is None:
         try:
-            res["graph_us"] = graph_us(call, args.seconds, args.reps)
+            res["graph_us"] = graph_us(call, args.seconds, args.reps, args.graph_calls)
         except Exception as e:
             res["graph_note"] = failure("capture", c, name, e)
     return res
@@ -728,6 +734,7 @@ def table(rows, points):
             f"{points['empty_triton_graph_us']:.1f} us as a graph node; 1-element fill_ "
             f"{points['torch_fill_eager_us']:.1f} / {points['torch_fill_graph_us']:.1f} us; "
             f"device copy {points['copy_bytes_per_s'] / 1e12:.2f} TB/s (read + write).\n"
+            f"graph us: per call, {points['graph_calls']} calls captured in one graph. "
             "x floor: best time (graph if captured, else eager) over max(floor_us, one graph node). "
             "attnmeta speedup: the peer's best time over attnmeta's.\n")
     return head + "\n" + "\n".join(lines) + "\n"
@@ -792,6 +799,9 @@ def parse_args(argv=None):
     p.add_argument("--max-gb", type=float, default=8.0, help="skip cases whose buffers need more")
     p.add_argument("--seconds", type=float, help="time per measurement")
     p.add_argument("--reps", type=int, help="repetitions per measurement (the median is kept)")
+    p.add_argument("--graph-calls", type=int, default=10,
+                   help="calls captured in one graph, its replay time divided among them (1: one call a "
+                        "replay, which for short calls reads the host's time to issue a replay from Python)")
     args = p.parse_args(argv)
     variants, bs, ebs, kv, seconds, reps = GRIDS["quick" if args.quick else "full" if args.full else "default"]
     ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
@@ -824,7 +834,7 @@ def main():
     am, why = load_binding()
     print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}, "
           f"attnmeta_torch: {'loaded' if am else why}", flush=True)
-    points = reference_points(args.seconds, args.reps)
+    points = reference_points(args.seconds, args.reps, args.graph_calls)
     print("# reference points: " + ", ".join(f"{k} {v:.4g}" for k, v in points.items()), flush=True)
     rows = []
     todo = cases(args)
