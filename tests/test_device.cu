@@ -118,8 +118,8 @@ TEST_CASE("short batches at their bounds: lengths below 2^24, at it, near INT32_
           "[gpu][short]") {
   // Steps whose requests all have q <= 4 take the short paths: 32-bit sums in a warp (bs <= 32,
   // every kv' below 2^24), one block scan (bs <= 256, or one token a request up to 1024). A
-  // request at 2^24 sends a warp to its general path; lengths near INT32_MAX make the block's
-  // sums saturate. With no clamp, bs 32 and q 4 the warp's cu_topk_seqlens ends 127 below INT32_MAX.
+  // request at 2^24 sends a warp to its general path (and a block, whose limit is lower past 32
+  // requests: the next test); lengths near INT32_MAX make the general path's sums saturate. With no clamp, bs 32 and q 4 the warp's cu_topk_seqlens ends 127 below INT32_MAX.
   std::mt19937_64 rng(0x5407);
   const int64_t limit = int64_t(1) << 24;
   for (int bs : {1, 32, 33, 256, 257, 1024})
@@ -144,6 +144,46 @@ TEST_CASE("short batches at their bounds: lengths below 2^24, at it, near INT32_
         INFO("bs " << bs << " variant " << variant << " " << c.describe());
         require_equal_on_both_paths(c);
       }
+}
+
+TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs), the general path at it",
+          "[gpu][short]") {
+  // The block path holds requests in int32 while every kv' and clamped length is below
+  // 2^24 >> ceil(log2(ceil(bs / 32))) (2^19 at bs 1024), so that its sums fit; one length at the
+  // limit sends the step to the general path. With page tables (short_pages_kernel) the copying
+  // blocks go on and block 0 writes the vectors by its scan. No clamp (topk = INT32_MAX) makes the
+  // topk sums the largest.
+  std::mt19937_64 rng(0x540b);
+  for (int bs : {33, 64, 65, 128, 129, 256, 257, 1024}) {
+    int shift = 0;
+    while ((1 << shift) < (bs + 31) / 32) ++shift;
+    const int64_t limit = (int64_t(1) << 24) >> shift;
+    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend})
+      for (int variant = 0; variant < 4; ++variant) {
+        step_case c = random_case(rng, shape_limits{}, m, bs);
+        c.which = all_1d;
+        c.D = 4;
+        c.s.kv_extra = m == mode::target_verify ? 4 : 0;
+        int64_t n = 0;
+        for (int b = 0; b < bs; ++b) {
+          c.s.q[b] = m == mode::draft_extend ? 1 + b % 4 : (m == mode::decode ? 1 : 4);
+          c.s.seq[b] = limit - 1 - c.s.kv_extra - (b % 3);
+          n += c.s.q[b];
+        }
+        if (variant % 2 == 1) c.s.seq[bs / 2] = limit - c.s.kv_extra;  // kv' at the limit
+        if (variant >= 2) {
+          use_dense_pages(c, rng, true, variant == 3, 100, 64, bs + 3);
+        } else {
+          c.page_table = c.block_table = false;
+        }
+        c.cap.max_bs = bs;
+        c.cap.max_tokens = int(n + (bs % 2));
+        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
+        c.opt.kpool = 1;
+        INFO("bs " << bs << " variant " << variant << " " << c.describe());
+        require_equal_on_both_paths(c);
+      }
+  }
 }
 
 TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q above 4, kv' at 2^24)",

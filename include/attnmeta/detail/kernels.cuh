@@ -286,62 +286,37 @@ __device__ __forceinline__ void store_lane_requests(const metadata_outputs& out,
   }
 }
 
-/// Tokens [from, max_tokens) of the step get the tail values, warps taking 32 at a time.
-__device__ __forceinline__ void store_tail(const metadata_outputs& out, int64_t from, int64_t max_tokens,
-                                           const request_totals& total, int64_t warp, int64_t warps) {
-  const int lane = int(threadIdx.x & 31);
-#pragma unroll 1
-  for (int64_t t = (from & ~int64_t(31)) + warp * 32 + lane; t < max_tokens; t += warps * 32)
-    if (t >= from) store_token(out, t, tail_token_values(total));
-}
-
-/// A small short batch (short_batch.cuh) held by every warp as tiny_requests: warp 0 writes the
-/// per-request outputs and publishes `flags` (the lane's request's bits and any the caller adds),
-/// warp 1 (warp 0 in a one-warp grid) each request's tokens from its own lane, and every warp its
-/// share of the tail. All in int32: 15 shuffles and a few instructions a store beyond reading the
-/// batch.
+/// A short batch of at most 32 requests (short_batch.cuh) held by every warp, request b in lane b:
+/// warp 0 writes the per-request outputs and publishes `flags` (the lane's request's bits and any
+/// the caller adds), warp 1 (warp 0 in a one-warp grid) each request's tokens from its own lane,
+/// and every warp its share of the tail. All in int32: 15 shuffles and a few instructions a store
+/// beyond reading the batch.
 template <class Batch, class Clamp>
-__device__ __forceinline__ void tiny_lane_step(const step_params<Batch, Clamp>& p, const tiny_request& r,
-                                               uint32_t flags, int warp, int warps) {
+__device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>& p, const short_request& r,
+                                                uint32_t flags, int warp, int warps) {
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
-  const tiny_scan s = scan_tiny(r);
+  const short_lane_scan s = scan_short_lanes(r);
+  const short_totals at{s.through.tokens - r.q, s.through.kv - r.kv, s.through.topk - r.topk};
   const metadata_outputs& out = p.out;
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
   if (warp == 0) {
-    if (lane < bs) {
-      if (out.cache_seqlens) out.cache_seqlens[lane] = r.kv;
-      store_prefixes(out, lane + 1, s.tokens, s.kv);
-    }
+    if (lane < bs) store_short_entries(out, lane, r, s.through);
     if (lane == 0) {
-      store_prefixes(out, 0, 0, 0);
-      if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
-      if (s.total_tokens > max_tokens) flags |= status_tokens_over_capacity;
+      store_short_first(out);
+      if (s.total.tokens > max_tokens) flags |= status_tokens_over_capacity;
     }
     publish(out.status, flags);
   }
   if (!wants_tokens(out)) return;
-  if (warp == (warps > 1 ? 1 : 0) && lane < bs) {
-    const int32_t first = s.tokens - r.q, key_start = s.kv - r.kv;
-    int32_t cu = s.topk - r.topk;
-#pragma unroll
-    for (int j = 0; j < short_q_max; ++j) {
-      if (j >= r.q || first + j >= max_tokens) break;
-      const int32_t len = r.length(j);
-      cu += r.c[j];
-      store_token(out, first + j, token_values{lane, len, r.c[j], cu, key_start, key_start + len});
-    }
-  }
-  const token_values tail{-1, 0, 0, s.total_topk, 0, 0};  // tail_token_values() of the totals
-#pragma unroll 1
-  for (int32_t t = (s.total_tokens < max_tokens ? s.total_tokens : max_tokens) + warp * 32 + lane; t < max_tokens;
-       t += warps * 32)
-    store_token(out, t, tail);
+  if (warp == (warps > 1 ? 1 : 0) && lane < bs) store_short_tokens(out, lane, r, at, max_tokens);
+  store_short_tail(out, s.total.tokens < max_tokens ? s.total.tokens : max_tokens, max_tokens, s.total.topk, warp,
+                   warps);
 }
 
 /// The whole step of a batch of at most lane_batch_max_bs requests with no page table, with no
 /// shared memory and no barrier: every warp reads and scans the batch in its registers
-/// (lane_batch.cuh). With TryShort, a small short batch (short_batch.cuh) takes tiny_lane_step();
+/// (lane_batch.cuh). With TryShort, a small short batch (short_batch.cuh) takes short_lane_step();
 /// any other batch scans in int64, warp 0 writes the per-request outputs and the status, and every
 /// warp takes 32 tokens at a time, finding their requests by binary lifting.
 template <bool TryShort, class Batch, class Clamp>
@@ -351,10 +326,10 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
   const int64_t warp = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
   if (TryShort) {
-    bool small;
-    const tiny_request r = tiny_request_of(p.batch, p.clamp, lane, small);
-    if (__all_sync(0xffffffffu, small)) {
-      tiny_lane_step(p, r, r.flags, int(warp), int(warps));
+    bool fits;
+    const short_request r = short_request_of(p.batch, p.clamp, lane, short_len_limit(bs), fits);
+    if (__all_sync(0xffffffffu, fits)) {
+      short_lane_step(p, r, r.flags, int(warp), int(warps));
       return;
     }
   }
@@ -381,7 +356,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
 }
 
 /// Block 0 of a static_units() step whose q is at most short_q_max: when the batch is small
-/// (short_batch.cuh), warps 0 and 1 write the vectors by tiny_lane_step() (no scan into shared
+/// (short_batch.cuh), warps 0 and 1 write the vectors by short_lane_step() (no scan into shared
 /// memory, no barrier), then, when block 0 is the whole grid, every warp copies units. Returns
 /// false, having written nothing, when the batch is not small; every warp of block 0 reads the
 /// batch and reaches the same answer.
@@ -391,12 +366,12 @@ __device__ __forceinline__ bool short_first_block(const step_params<Batch, Clamp
   const int lane = int(threadIdx.x & 31);
   const int warp = int(threadIdx.x >> 5);
   const int64_t pool_index = lane < bs ? static_cast<int64_t>(p.batch.pages.req_pool_indices[lane]) : -1;
-  bool small;
-  const tiny_request r = tiny_request_of(p.batch, p.clamp, lane, small);
-  if (!__all_sync(0xffffffffu, small)) return false;
+  bool fits;
+  const short_request r = short_request_of(p.batch, p.clamp, lane, short_len_limit(bs), fits);
+  if (!__all_sync(0xffffffffu, fits)) return false;
   uint32_t flags = r.flags;
   request_row(p.batch, p.shape, pool_index, request_lengths{r.q, r.kv}, flags);  // its status bits
-  if (warp < 2) tiny_lane_step(p, r, flags, warp, 2);
+  if (warp < 2) short_lane_step(p, r, flags, warp, 2);
   if (gridDim.x == 1) copy_static_units<Vec>(p, warp, block_threads / 32);
   return true;
 }
@@ -405,57 +380,62 @@ __device__ __forceinline__ bool short_first_block(const step_params<Batch, Clamp
 constexpr int short_block_requests = 4;
 static_assert(block_threads * short_block_requests >= single_launch_max_bs, "a block holds the whole batch");
 
-/// A short batch (short_batch.cuh) without page tables, held by every block: each thread reads
-/// `per` = ceil(bs / 256) consecutive requests (at most four) and one block scan gives their
-/// prefixes; of the `grid` blocks taking part, block k writes the outputs of each thread's k-th
-/// request (blocks k, k + G, ... when G < per), every warp its share of the tail, block 0 the
-/// totals and the status.
-/// Returns false, having written nothing, when the batch is not short. Every thread of the block
-/// calls it. Cost: two barriers, `per` reads and up to 4 * per tokens a thread. Threads write
-/// requests `per` apart, so it pays for per > 1 only with one token a request (decode).
+/// The block scan of short_block_step(): one short_totals a thread.
+using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_SCAN_WARP_SCANS>;
+
+/// A short batch (short_batch.cuh) held by every block, in int32: each thread reads `per` =
+/// ceil(bs / 256) consecutive requests (at most four) and one block scan gives their prefixes; of
+/// the `grid` blocks taking part, block k writes the outputs of each thread's k-th request (blocks
+/// k, k + G, ... when G < per), every warp its share of the tail, block 0 entry 0 and the status.
+/// Returns false, having written nothing, when the batch is not short or a length passes
+/// short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost: two barriers,
+/// `per` reads and up to 4 * per tokens a thread. Threads write requests `per` apart, so it pays
+/// for per > 1 only with one token a request (decode).
 template <class Batch, class Clamp>
 __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
-                                                 request_scan::temp_storage& storage, int block, int grid) {
+                                                 typename short_block_scan::TempStorage& storage, int block, int grid) {
   const int bs = p.batch.bs;
   const int per = (bs + block_threads - 1) / block_threads;
   const int first = int(threadIdx.x) * per;
-  uint32_t flags = 0;
-  short_request s[short_block_requests];
+  const int32_t limit = short_len_limit(bs);
+  short_request r[short_block_requests];
   bool fits = true;
-  request_totals mine{};
+  uint32_t flags = 0;
+  short_totals mine;
 #pragma unroll
   for (int k = 0; k < short_block_requests; ++k) {
-    const bool held = k < per && first + k < bs;
-    s[k] = short_request_of(held ? lengths_of(p.batch, first + k, flags) : request_lengths{0, 0}, p.clamp);
-    fits = fits && s[k].fits;
-    mine = after(mine, s[k]);
+    bool f = true;
+    if (k < per) r[k] = short_request_of(p.batch, p.clamp, first + k, limit, f);
+    fits = fits && f;
+    flags |= r[k].flags;
+    mine = mine + totals_of(r[k]);
   }
   if (!__syncthreads_and(fits)) return false;
-  request_totals at, total;
-  request_scan::block_scan(storage).ExclusiveSum(mine, at, total);
+  short_totals at, total;
+  short_block_scan(storage).ExclusiveSum(mine, at, total);
 
   const metadata_outputs& out = p.out;
-  const int64_t max_tokens = p.shape.max_tokens;
+  const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
   const bool tokens = wants_tokens(out);
 #pragma unroll
   for (int k = 0; k < short_block_requests; ++k) {
+    const short_totals through = at + totals_of(r[k]);
     if (k < per && first + k < bs && (grid >= per ? k == block : k % grid == block)) {
-      store_request(out, first + k, bs, at, after(at, s[k]));
-      if (tokens) store_short_tokens(out, first + k, s[k], at, max_tokens, p.clamp);
+      store_short_entries(out, first + k, r[k], through);
+      if (tokens) store_short_tokens(out, first + k, r[k], at, max_tokens);
     }
-    at = after(at, s[k]);
+    at = through;
   }
   if (block == 0) {
     if (threadIdx.x == 0) {
-      store_request(out, bs, bs, total, total);
-      if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
-      flags |= totals_flags(total, max_tokens);
+      store_short_first(out);
+      if (total.tokens > max_tokens) flags |= status_tokens_over_capacity;
     }
     publish(out.status, flags);
   }
   if (tokens)
-    store_tail(out, total.tokens < max_tokens ? total.tokens : max_tokens, max_tokens, total,
-               (int64_t(block) * blockDim.x + threadIdx.x) >> 5, (int64_t(grid) * blockDim.x) >> 5);
+    store_short_tail(out, total.tokens < max_tokens ? total.tokens : max_tokens, max_tokens, total.topk,
+                     int((block * blockDim.x + threadIdx.x) >> 5), int((grid * blockDim.x) >> 5));
   return true;
 }
 
@@ -470,17 +450,19 @@ static_assert(sizeof(request_totals) + sizeof(int32_t) >= 16 && sizeof(request_t
 /// Shared memory of single_launch_step() besides the dynamic table.
 union single_launch_storage {
   request_scan::temp_storage block;
+  short_block_scan::TempStorage short_block;
   request_warp_scan::temp_storage warp;
   short_pages_scan<block_threads>::TempStorage pages;
 };
 
 /// The whole step in one launch: every block scans the batch into shared memory (one warp does it
 /// for small batches), then takes its share of the outputs; for static_units() steps only block 0
-/// writes the vectors (short_first_block() when it can) while the others copy page units. Block 0
-/// reports the status bits.
+/// writes the vectors (short_first_block() when it can) while the others copy page units, and with
+/// vectors_only block 0 (the caller's only block here) writes the vectors alone and copies nothing.
+/// Block 0 reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clamp>& p,
-                                                   single_launch_storage& scan_storage) {
+                                                   single_launch_storage& scan_storage, bool vectors_only = false) {
   const bool fixed_units = is_per_request_q<Batch> || static_units(p.batch, p.shape);  // the launcher checked the first
   const int warps_per_block = block_threads / 32;
   if (fixed_units && blockIdx.x > 0) {  // consecutive slots to different blocks: spread over the SMs
@@ -513,9 +495,9 @@ __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clam
   __syncthreads();
   if (blockIdx.x == 0)
     publish(p.out.status, flags | (threadIdx.x == 0 ? totals_flags(table[p.batch.bs], p.shape.max_tokens) : 0u));
-  if (fixed_units) {  // block 0: the vectors, and the units too when it is the only block
+  if (fixed_units || vectors_only) {  // block 0: the vectors, and the units too when it is the only block
     fill_vectors(p, table, threadIdx.x, block_threads);
-    if (gridDim.x == 1) copy_static_units<Vec>(p, int(threadIdx.x / 32), warps_per_block);
+    if (fixed_units && gridDim.x == 1) copy_static_units<Vec>(p, int(threadIdx.x / 32), warps_per_block);
     return;
   }
   fill_vectors(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
@@ -529,15 +511,28 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   single_launch_step<Vec>(p, storage);
 }
 
+/// Whether every q_b of the batch is at most short_q_max (copy_short_units()'s test: a negative
+/// q_b counts). Every thread of the block calls it; per-request q costs a read of up to
+/// ceil(bs / 256) lengths a thread and a barrier.
+template <class Batch>
+__device__ __forceinline__ bool short_q_batch(const Batch& batch) {
+  if (!batch.q_per_request) return batch.q_constant <= short_q_max;
+  bool ok = true;
+  for (int b = int(threadIdx.x); b < batch.bs; b += block_threads) ok = ok && batch.extend_lens[b] <= short_q_max;
+  return __syncthreads_and(ok);
+}
+
 /// The single launch of a likely short batch with page tables past lane_batch_max_bs requests
-/// (short_pages_fit()): block 0 writes the vectors alone by short_block_step(), the other blocks
-/// copy by copy_short_units(). When a request is not short, every block takes the general step.
+/// (short_pages_fit()): block 0 writes the vectors alone by its scan, the other blocks copy by
+/// copy_short_units(). When a request is not short, every block takes the general step. (Block 0
+/// by short_block_step() was faster alone but made the step 1-3% slower, bs 128-1024.)
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
+  bool vectors_only = false;  // the other blocks copy: block 0 writes the vectors alone
   if (gridDim.x > 1) {
     if (blockIdx.x == 0) {
-      if (short_block_step(p, storage.block, 0, 1)) return;
+      vectors_only = short_q_batch(p.batch);
     } else {
       extern __shared__ __align__(16) unsigned char dynamic_smem[];
       uint32_t flags = 0;
@@ -548,7 +543,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_
       }
     }
   }
-  single_launch_step<Vec>(p, storage);
+  single_launch_step<Vec>(p, storage, vectors_only);
 }
 
 /// The single launch of a step without page tables: short_block_step() for a short batch, else
@@ -556,7 +551,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_
 template <class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
-  if (!short_block_step(p, storage.block, int(blockIdx.x), int(gridDim.x))) single_launch_step<false>(p, storage);
+  if (!short_block_step(p, storage.short_block, int(blockIdx.x), int(gridDim.x))) single_launch_step<false>(p, storage);
 }
 
 /// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits

@@ -2,10 +2,11 @@
 // instructions.
 //
 // A small step's time is the path of one thread through the kernel: every instruction on it costs
-// a few cycles that nothing hides. Decode, target verify and draft extend steps have at most a few
-// tokens a request and lengths far below int32's range, so a thread can take its request's tokens
-// one by one (the running topk sum instead of closed-form prefix sums, no search for the owning
-// request) and scan the batch in 32-bit.
+// a few cycles that nothing hides (a kernel padded with straight-line instructions: about 0.5 ns
+// each, 2 ns when each waits for the last). Decode, target verify and draft extend steps have at
+// most a few tokens a request and lengths far below int32's range, so a thread holds its request
+// in int32, takes its tokens one by one (the running topk sum instead of closed-form prefix sums,
+// no search for the owning request), and the batch is scanned in int32 with nothing to saturate.
 #pragma once
 
 #include "../request.hpp"
@@ -13,67 +14,103 @@
 namespace attnmeta {
 namespace detail {
 
-/// A batch whose every request has at most short_q_max tokens is short. It is also small when
-/// every kv' and clamped length is below small_len_limit: then a warp's sums fit int32 (128 tokens,
-/// kv' and topk below 2^31) and lane_batch.cuh scans them in 32-bit.
+/// A batch whose every request has at most short_q_max tokens is short.
 constexpr int short_q_max = 4;
-constexpr int32_t small_len_limit = int32_t(1) << 24;
+/// Lengths below which the int32 sums of a short batch of bs requests cannot overflow: every kv'
+/// and clamped length below 2^31 / (short_q_max * max(bs, 32)), so 2^24 up to 32 requests and 2^19
+/// at 1024. A power of two, without a division.
+__device__ __forceinline__ int32_t short_len_limit(int bs) {
+  const int groups = (bs + 31) >> 5;  // of 32 requests, >= 1
+  return (int32_t(1) << 24) >> (groups > 1 ? 32 - __clz(groups - 1) : 0);
+}
 
-/// Request b of a short batch: q_b and kv'_b in int32, and the sum of its tokens' clamped lengths.
+/// Request b of a short batch in int32: q_b, kv'_b, its tokens' clamped lengths and their sum, and
+/// the status bit it raises. Past bs: zeros.
 struct short_request {
   int32_t q = 0;
   int32_t kv = 0;
-  int64_t topk = 0;
-  bool fits = true;   ///< q_b <= short_q_max (the caller votes)
-  bool small = true;  ///< fits, and kv'_b and every clamped length below small_len_limit
-
-  /// seqlens_expanded of token j: max(kv - q + 1 + j, 0) (no overflow: j < q).
+  int32_t topk = 0;             ///< c[0] + ... + c[q - 1]
+  int32_t c[short_q_max] = {};  ///< topk_seqlens of its tokens (0 past q)
+  uint32_t flags = 0;           ///< status_query_longer_than_kv, the only bit a short request raises
+  /// seqlens_expanded of token j: max(kv - q + 1 + j, 0).
   __device__ __forceinline__ int32_t length(int j) const { return kv - q + 1 + j > 0 ? kv - q + 1 + j : 0; }
 };
 
-/// The short_request of a request of lengths `len` (lengths_of(); {0, 0} past bs). Its topk is the
-/// same sum that totals_of() gives, capped alike. At most short_q_max clamp calls.
-template <class Clamp>
-__device__ __forceinline__ short_request short_request_of(const request_lengths& len, const Clamp& clamp) {
-  short_request s;
-  s.fits = s.small = len.q <= short_q_max;
-  if (!s.fits) return s;
-  s.q = int32_t(len.q);
-  s.kv = int32_t(len.kv);
-  s.small = len.kv < small_len_limit;
+/// Request b's short_request; `fits` is false (and the request unusable) unless q_b <= short_q_max,
+/// 0 <= kv'_b < limit and every clamped length lies in [0, limit): a negative length, or one at the
+/// limit or past it, leaves the step to the general path, which raises its status bits. One or two
+/// reads, at most short_q_max clamp calls.
+template <class Batch, class Clamp>
+__device__ __forceinline__ short_request short_request_of(const Batch& batch, const Clamp& clamp, int b,
+                                                          int32_t limit, bool& fits) {
+  short_request r;
+  fits = true;
+  if (b >= batch.bs) return r;
+  const int64_t seq = batch.seq_lens[b];
+  const int64_t q = batch.q_per_request ? batch.extend_lens[b] : int64_t(batch.q_constant);
+  const int64_t kv = seq + batch.kv_extra;  // kv_extra >= 0
+  fits = uint64_t(seq) < uint64_t(limit) && uint64_t(kv) < uint64_t(limit) && uint64_t(q) <= uint64_t(short_q_max);
+  r.q = int32_t(q);
+  r.kv = int32_t(kv);
+  r.flags = r.q > r.kv ? status_query_longer_than_kv : 0u;
 #pragma unroll
   for (int j = 0; j < short_q_max; ++j) {
-    const int64_t c = j < s.q ? clamp(int64_t(s.length(j))) : 0;
-    s.small = s.small && c >= 0 && c < small_len_limit;
-    s.topk += c;
+    const int64_t c = j < r.q ? clamp(int64_t(r.length(j))) : 0;
+    fits = fits && uint64_t(c) < uint64_t(limit);
+    r.c[j] = int32_t(c);
+    r.topk += r.c[j];  // < short_q_max * 2^24: no overflow
   }
-  constexpr int64_t topk_cap = int64_t(1) << 32;  // as in totals_of()
-  s.topk = s.topk > topk_cap ? topk_cap : s.topk;
-  return s;
+  return r;
 }
 
-/// Writes the outputs of the tokens of request b of a short batch from the exclusive prefix `at`
-/// at b (tokens, kv', topk): at most short_q_max tokens, none at max_tokens or past it. The values
-/// are token_values_at()'s, the topk sum running instead of in closed form.
-template <class Clamp>
-__device__ __forceinline__ void store_short_tokens(const metadata_outputs& out, int b, const short_request& s,
-                                                   const request_totals& at, int64_t max_tokens, const Clamp& clamp) {
-  int64_t cu = at.topk;
+/// What short requests add up to: tokens, kv' and topk, in int32.
+struct short_totals {
+  int32_t tokens = 0;
+  int32_t kv = 0;
+  int32_t topk = 0;
+  __device__ __forceinline__ friend short_totals operator+(const short_totals& a, const short_totals& b) {
+    return {a.tokens + b.tokens, a.kv + b.kv, a.topk + b.topk};
+  }
+};
+
+/// Request r's own totals.
+__device__ __forceinline__ short_totals totals_of(const short_request& r) { return {r.q, r.kv, r.topk}; }
+
+/// Writes request b's entries from `through`, the totals of the requests up to it: cache_seqlens[b]
+/// and entry b + 1 of cu_seqlens_q and cu_seqlens_k.
+__device__ __forceinline__ void store_short_entries(const metadata_outputs& out, int b, const short_request& r,
+                                                    const short_totals& through) {
+  if (out.cache_seqlens) out.cache_seqlens[b] = r.kv;
+  store_prefixes(out, b + 1, through.tokens, through.kv);
+}
+
+/// Writes request b's tokens from `at`, the totals of the requests before it (none at max_tokens or
+/// past it).
+__device__ __forceinline__ void store_short_tokens(const metadata_outputs& out, int b, const short_request& r,
+                                                   const short_totals& at, int32_t max_tokens) {
+  int32_t cu = at.topk;
 #pragma unroll
   for (int j = 0; j < short_q_max; ++j) {
-    if (j >= s.q || at.tokens + j >= max_tokens) break;
-    const int32_t len = s.length(j);
-    const int64_t c = clamp(int64_t(len));
-    cu += c;
-    store_token(out, at.tokens + j,
-                token_values{b, len, saturate_int32(c), saturate_int32(cu), saturate_int32(at.kv),
-                             saturate_int32(at.kv + len)});
+    if (j >= r.q || at.tokens + j >= max_tokens) break;
+    const int32_t len = r.length(j);
+    cu += r.c[j];
+    store_token(out, at.tokens + j, token_values{b, len, r.c[j], cu, at.kv, at.kv + len});
   }
 }
 
-/// Request b's next prefix: at + what it adds.
-__device__ __forceinline__ request_totals after(const request_totals& at, const short_request& s) {
-  return {at.tokens + s.q, at.kv + s.kv, at.topk + s.topk, 0};
+/// Entry 0 of cu_seqlens_q, cu_seqlens_k and cu_topk_seqlens.
+__device__ __forceinline__ void store_short_first(const metadata_outputs& out) {
+  store_prefixes(out, 0, 0, 0);
+  if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
+}
+
+/// Tokens [from, max_tokens) get the tail values (total_topk: the step's topk sum), warps
+/// [warp, warp + warps) of the caller's choosing taking 32 at a time.
+__device__ __forceinline__ void store_short_tail(const metadata_outputs& out, int32_t from, int32_t max_tokens,
+                                                 int32_t total_topk, int warp, int warps) {
+  const token_values tail{-1, 0, 0, total_topk, 0, 0};  // tail_token_values() of the totals
+#pragma unroll 1
+  for (int64_t t = from + warp * 32 + int(threadIdx.x & 31); t < max_tokens; t += warps * 32) store_token(out, t, tail);
 }
 
 }  // namespace detail
