@@ -7,9 +7,8 @@
 // the single launch, where each block scans the batch itself; in the workspace for the device-scan
 // path, where cub::DeviceScan built it. Steps of up to 32 requests place their page units without
 // the table (copy_static_units(): a warp scans q_b when it is per request), so that the copying does
-// not wait for block 0's scan; short batches
-// past 32 requests with page tables take short_pages_kernel, whose copying blocks scan only what
-// the copy needs (short_pages.cuh).
+// not wait for block 0's scan; short batches past 32 requests with page tables take
+// short_pages_kernel, whose copying blocks scan only what the copy needs (short_pages.cuh).
 #pragma once
 
 #include "../block_offsets.cuh"
@@ -457,9 +456,9 @@ union single_launch_storage {
 
 /// The whole step in one launch: every block scans the batch into shared memory (one warp does it
 /// for small batches), then takes its share of the outputs; for static_units() steps only block 0
-/// writes the vectors (short_first_block() when it can) while the others copy page units, and with
-/// vectors_only block 0 (the caller's only block here) writes the vectors alone and copies nothing.
-/// Block 0 reports the status bits.
+/// writes the vectors (short_first_block() when it can) while the others copy page units. With
+/// vectors_only (block 0 of short_pages_kernel, whose other blocks copy) the block writes the
+/// vectors alone and copies nothing. Block 0 reports the status bits.
 template <bool Vec, class Batch, class Clamp>
 __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clamp>& p,
                                                    single_launch_storage& scan_storage, bool vectors_only = false) {
