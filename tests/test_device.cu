@@ -114,6 +114,31 @@ TEST_CASE("large batches: thousands of requests, automatic path on both sides of
   }
 }
 
+// A random case of bs requests of mode m asking for every 1-D output, with D = 4 and q_b = 1
+// (decode), 4 (target verify, constant draft extend) or draft_q(b) (draft extend).
+template <class DraftQ>
+static step_case short_case(std::mt19937_64& rng, mode m, int bs, DraftQ draft_q) {
+  step_case c = random_case(rng, shape_limits{}, m, bs);
+  c.which = all_1d;
+  c.D = 4;
+  c.s.kv_extra = m == mode::target_verify ? 4 : 0;
+  for (int b = 0; b < bs; ++b) c.s.q[b] = m == mode::decode ? 1 : (m == mode::draft_extend ? draft_q(b) : 4);
+  return c;
+}
+
+// Sizes c for its own tokens (one row more when bs is odd), takes no clamp or topk 2048 at random,
+// and checks it on both paths.
+static void check_short_case(step_case& c, std::mt19937_64& rng, int variant) {
+  int64_t n = 0;
+  for (auto q : c.s.q) n += q;
+  c.cap.max_bs = c.s.bs;
+  c.cap.max_tokens = int(n + (c.s.bs % 2));
+  c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
+  c.opt.kpool = 1;
+  INFO("bs " << c.s.bs << " variant " << variant << " " << c.describe());
+  require_equal_on_both_paths(c);
+}
+
 TEST_CASE("short batches at their bounds: lengths below 2^24, at it, near INT32_MAX; bs at each path's edge",
           "[gpu][short]") {
   // Steps whose requests all have q <= 4 take the short paths: 32-bit sums in a warp (bs <= 32,
@@ -125,24 +150,12 @@ TEST_CASE("short batches at their bounds: lengths below 2^24, at it, near INT32_
   for (int bs : {1, 32, 33, 256, 257, 1024})
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend})
       for (int variant = 0; variant < 3; ++variant) {
-        step_case c = random_case(rng, shape_limits{}, m, bs);
-        c.which = all_1d;
+        step_case c = short_case(rng, m, bs, [](int b) { return 1 + b % 4; });
         c.page_table = c.block_table = false;
-        c.D = 4;
-        c.s.kv_extra = m == mode::target_verify ? 4 : 0;
-        for (int b = 0; b < bs; ++b) {
-          c.s.q[b] = m == mode::draft_extend ? 1 + b % 4 : (m == mode::decode ? 1 : 4);
+        for (int b = 0; b < bs; ++b)
           c.s.seq[b] = (variant == 2 ? int64_t(INT32_MAX) : limit - 1) - c.s.kv_extra - (b % 3);
-        }
         if (variant == 1) c.s.seq[bs / 2] = limit - c.s.kv_extra;
-        int64_t n = 0;
-        for (auto q : c.s.q) n += q;
-        c.cap.max_bs = bs;
-        c.cap.max_tokens = int(n + (bs % 2));
-        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
-        c.opt.kpool = 1;
-        INFO("bs " << bs << " variant " << variant << " " << c.describe());
-        require_equal_on_both_paths(c);
+        check_short_case(c, rng, variant);
       }
 }
 
@@ -160,28 +173,14 @@ TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs),
     const int64_t limit = (int64_t(1) << 24) >> shift;
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend})
       for (int variant = 0; variant < 4; ++variant) {
-        step_case c = random_case(rng, shape_limits{}, m, bs);
-        c.which = all_1d;
-        c.D = 4;
-        c.s.kv_extra = m == mode::target_verify ? 4 : 0;
-        int64_t n = 0;
-        for (int b = 0; b < bs; ++b) {
-          c.s.q[b] = m == mode::draft_extend ? 1 + b % 4 : (m == mode::decode ? 1 : 4);
-          c.s.seq[b] = limit - 1 - c.s.kv_extra - (b % 3);
-          n += c.s.q[b];
-        }
+        step_case c = short_case(rng, m, bs, [](int b) { return 1 + b % 4; });
+        for (int b = 0; b < bs; ++b) c.s.seq[b] = limit - 1 - c.s.kv_extra - (b % 3);
         if (variant % 2 == 1) c.s.seq[bs / 2] = limit - c.s.kv_extra;  // kv' at the limit
-        if (variant >= 2) {
+        if (variant >= 2)
           use_dense_pages(c, rng, true, variant == 3, 100, 64, bs + 3);
-        } else {
+        else
           c.page_table = c.block_table = false;
-        }
-        c.cap.max_bs = bs;
-        c.cap.max_tokens = int(n + (bs % 2));
-        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
-        c.opt.kpool = 1;
-        INFO("bs " << bs << " variant " << variant << " " << c.describe());
-        require_equal_on_both_paths(c);
+        check_short_case(c, rng, variant);
       }
   }
 }
@@ -271,15 +270,9 @@ TEST_CASE("short page-table batches past the static path: the copying blocks' sc
   for (int bs : {8, 33, 100, 257, 1024})
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
       for (int variant = 0; variant < 4; ++variant) {
-        step_case c = random_case(rng, shape_limits{}, m, bs);
-        c.which = all_1d;
-        c.D = 4;
-        c.s.kv_extra = m == mode::target_verify ? 4 : 0;
+        step_case c = short_case(rng, m, bs, [](int b) { return b % 5; });
         int64_t n = 0;
-        for (int b = 0; b < bs; ++b) {
-          c.s.q[b] = m == mode::decode ? 1 : (m == mode::draft_extend ? b % 5 : 4);
-          c.s.seq[b] = int64_t(1 + rng() % 900);
-        }
+        for (int b = 0; b < bs; ++b) c.s.seq[b] = int64_t(1 + rng() % 900);
         if (variant == 3 && m == mode::draft_extend) c.s.q[bs / 2] = 5;
         for (auto q : c.s.q) n += q;
         const int64_t W = variant == 1 ? 300 : 1000;
