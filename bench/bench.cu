@@ -1,7 +1,10 @@
 // attnmeta's benchmark: every mode over a grid of sizes, eager and in a CUDA graph, next to the
-// floors measured in the same process (an empty kernel launched eagerly and as a graph node, the
-// device-to-device copy bandwidth, and each case's bandwidth floor), and for the page-table cases a
-// bare copy of the same page tables in the same layout (what the caller's layout allows).
+// floors measured in the same process (an empty kernel launched eagerly, as a graph node and as one
+// call of a graph of 10, the device-to-device copy bandwidth, and each case's bandwidth floor), and
+// for the page-table cases a bare copy of the same page tables in the same layout (what the
+// caller's layout allows). "graph" is the time of a replay of one call; "graph x10" the time per
+// call of a graph of 10 calls (what a call costs inside an engine's graph, as bench/peers.py
+// measures its peers).
 //
 //   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
@@ -147,22 +150,27 @@ double events_us(F&& one, cudaStream_t s, int n, int reps) {
   return median(t);
 }
 
-/// Microseconds per replay of a graph holding what `f` enqueues on `s`, replayed `n` times between
-/// two events (median of reps).
+/// Microseconds per call of a graph holding `calls` calls of what `f` enqueues on `s`, replayed `n`
+/// times between two events (median of reps), the replay's time divided by `calls`. With one call,
+/// the time of a replay; with several, what each call costs inside an engine's graph, where calls
+/// follow each other without the replay's own start.
 template <class F>
-double graph_us(F&& f, cudaStream_t s, int n, int reps = 7) {
+double graph_us(F&& f, cudaStream_t s, int n, int reps = 7, int calls = 1) {
   cudaGraph_t g;
   cudaGraphExec_t e;
   CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  f(s);
+  for (int i = 0; i < calls; ++i) f(s);
   CHECK(cudaStreamEndCapture(s, &g));
   CHECK(cudaGraphInstantiate(&e, g, 0));
   for (int i = 0; i < 3; ++i) CHECK(cudaGraphLaunch(e, s));
-  const double us = events_us([&] { CHECK(cudaGraphLaunch(e, s)); }, s, n, reps);
+  const double us = events_us([&] { CHECK(cudaGraphLaunch(e, s)); }, s, n, reps) / calls;
   CHECK(cudaGraphExecDestroy(e));
   CHECK(cudaGraphDestroy(g));
   return us;
 }
+
+/// Calls in the graph of the "graph x10" column (bench/peers.py times its graphs the same way).
+constexpr int graph_calls = 10;
 
 /// Microseconds per call of what `f` enqueues on `s`, called back to back `n` times between two
 /// events (device time without a graph; median of reps).
@@ -212,6 +220,8 @@ int main(int argc, char** argv) {
   // Floors, measured here.
   const double empty_eager = eager_us([] { empty_kernel<<<1, 1>>>(); }, 5000);
   const double empty_graph = graph_us([](cudaStream_t st) { empty_kernel<<<1, 1, 0, st>>>(); }, s, 5000);
+  const double empty_graph10 =
+      graph_us([](cudaStream_t st) { empty_kernel<<<1, 1, 0, st>>>(); }, s, 1000, 7, graph_calls);
   double copy_bw = 0;  // bytes read + written per second
   {
     // The best of cudaMemcpyAsync and a 16-byte-per-thread copy kernel, each in a graph and
@@ -342,6 +352,7 @@ int main(int argc, char** argv) {
     const double est = graph_us(launch, s, 3, 1);
     const int reps_n = int(std::min(2000.0, std::max(10.0, 20000.0 / est)));
     const double g = graph_us(launch, s, reps_n);
+    const double g10 = graph_us(launch, s, std::max(10, reps_n / graph_calls), 7, graph_calls);
     const double e = eager_us([&] { launch(s); }, reps_n);
     const double floor_us = bytes / copy_bw * 1e6;
     const double bound = std::max(floor_us, empty_graph);
@@ -364,9 +375,10 @@ int main(int argc, char** argv) {
     char layout[32] = "-";
     if (c.pages) std::snprintf(layout, sizeof layout, "%.2f, %.0f%%", layout_us, 100.0 * floor_us / layout_us);
     char row[512];
-    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% | %14s |",
+    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% | %14s | %8.2f | %5.2fx |",
                   c.mode, c.bs, c.kv_lo >= 100000 ? "100K-131K" : (prefill ? "q<=8192" : "1K-32K"), c.pages ? "yes" : "no",
-                  e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g, layout);
+                  e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g, layout, g10,
+                  g10 / std::max(floor_us, empty_graph10));
     rows.push_back(row);
     std::printf("%s\n", row);
     std::fflush(stdout);
@@ -375,20 +387,22 @@ int main(int argc, char** argv) {
                    "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pages\":%s,\"impl\":\"attnmeta\","
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
                    "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,"
-                   "\"layout_copy_us\":%.3f}\n",
+                   "\"layout_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f}\n",
                    c.mode, c.bs, prefill ? "1..8192" : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
                    c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
-                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, layout_us);
+                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, layout_us, g10, empty_graph10);
   }
   if (json) std::fclose(json);
   uint32_t status = 0;
   CHECK(cudaMemcpy(&status, d.status, 4, cudaMemcpyDeviceToHost));
   std::printf("\n## attnmeta on %s (W = %d, page %d, topk 2048; times in us, medians)\n", prop.name, W, page_size);
-  std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node; one-warp load+store kernel %.2f us eager, "
-              "%.2f us graph; copy %.2f TB/s; status word 0x%x\n\n",
-              empty_eager, empty_graph, load_store_eager, load_store_graph, copy_bw / 1e12, status);
-  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node, %.2f us a call in a graph of %d; one-warp "
+              "load+store kernel %.2f us eager, %.2f us graph; copy %.2f TB/s; status word 0x%x\n\n",
+              empty_eager, empty_graph, empty_graph10, graph_calls, load_store_eager, load_store_graph, copy_bw / 1e12,
+              status);
+  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) |\n",
+              graph_calls, graph_calls, graph_calls);
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& r : rows) std::printf("%s\n", r.c_str());
   return 0;
 }
