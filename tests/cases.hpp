@@ -43,6 +43,7 @@ struct step_case {
   unsigned which = all_1d;
   bool page_table = false, block_table = false;
   int64_t pt_stride = 0, bt_stride = 0, pt_offset = 0;  // row strides as passed (0 = dense) and misalignment
+  int64_t token_offset = 0;  // misalignment of the six per-token outputs (elements)
   int64_t seq_stride = 1, q_stride = 1, rpi_stride = 1;
   int types = 0;  // bit 0: seq int64, bit 1: extend_lens int64, bit 2: req_pool_indices int64
 
@@ -52,7 +53,8 @@ struct step_case {
       << " W=" << cap.page_table_width << " topk=" << opt.topk << " kpool=" << opt.kpool << " ps=" << opt.page_size
       << " pt=" << page_table << " bt=" << block_table << " which=" << which << " types=" << types
       << " strides=" << seq_stride << "," << q_stride << "," << rpi_stride << " pt_stride=" << pt_stride
-      << " pt_offset=" << pt_offset << " r2t_stride=" << s.r2t_stride << " r2t_offset=" << r2t_offset;
+      << " pt_offset=" << pt_offset << " token_offset=" << token_offset << " r2t_stride=" << s.r2t_stride
+      << " r2t_offset=" << r2t_offset;
     return o.str();
   }
   int64_t pt_row() const { return pt_stride ? pt_stride : cap.page_table_width; }
@@ -71,22 +73,26 @@ inline ref::buffers poisoned_outputs(const step_case& c) {
   make(b.cache_seqlens, B, c.which & 1);
   make(b.cu_seqlens_k, B + 1, c.which & 2);
   make(b.cu_seqlens_q, B + 1, c.which & 4);
-  make(b.token_to_request, T, c.which & 8);
-  make(b.seqlens_expanded, T, c.which & 16);
-  make(b.topk_seqlens, T, c.which & 32);
-  make(b.cu_topk_seqlens, T + 1, c.which & 64);
-  make(b.key_start, T, c.which & 128);
-  make(b.key_end, T, c.which & 256);
+  const size_t to = size_t(c.token_offset);
+  make(b.token_to_request, to + T, c.which & 8);
+  make(b.seqlens_expanded, to + T, c.which & 16);
+  make(b.topk_seqlens, to + T, c.which & 32);
+  make(b.cu_topk_seqlens, to + T + 1, c.which & 64);
+  make(b.key_start, to + T, c.which & 128);
+  make(b.key_end, to + T, c.which & 256);
   make(b.page_table, size_t(c.pt_offset + T * c.pt_row()), c.page_table);
   make(b.block_table, size_t(c.pt_offset + T * c.bt_row()), c.block_table);
   return b;
 }
 
-/// Elements before the caller's array inside a guarded buffer (the guard, and the page tables'
-/// misalignment).
+/// Elements before the caller's array inside a guarded buffer (the guard, and the page tables' or
+/// the per-token outputs' misalignment).
 inline size_t lead_of(const step_case& c, const ref::field& f) {
   const bool table = f.member == &ref::buffers::page_table || f.member == &ref::buffers::block_table;
-  return guard + (table ? size_t(c.pt_offset) : 0);
+  const bool token = f.member == &ref::buffers::token_to_request || f.member == &ref::buffers::seqlens_expanded ||
+                     f.member == &ref::buffers::topk_seqlens || f.member == &ref::buffers::cu_topk_seqlens ||
+                     f.member == &ref::buffers::key_start || f.member == &ref::buffers::key_end;
+  return guard + (table ? size_t(c.pt_offset) : 0) + (token ? size_t(c.token_offset) : 0);
 }
 
 /// poisoned_outputs with the reference's values written in: what a correct run leaves.

@@ -145,16 +145,19 @@ TEST_CASE("short batches at their bounds: lengths below 2^24, at it, near INT32_
   // every kv' below 2^24), one block scan (bs <= 256, or one token a request up to 1024). A
   // request at 2^24 sends a warp to its general path (and a block, whose limit is lower past 32
   // requests: the next test); lengths near INT32_MAX make the general path's sums saturate. With no clamp, bs 32 and q 4 the warp's cu_topk_seqlens ends 127 below INT32_MAX.
+  // Variant 3 puts one seq_lens at INT64_MAX - 1 (int64 inputs): kv' = seq + D is checked without
+  // overflowing, and the step goes to the general path, which saturates and reports it.
   std::mt19937_64 rng(0x5407);
   const int64_t limit = int64_t(1) << 24;
   for (int bs : {1, 32, 33, 256, 257, 1024})
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend})
-      for (int variant = 0; variant < 3; ++variant) {
+      for (int variant = 0; variant < 4; ++variant) {
         step_case c = short_case(rng, m, bs, [](int b) { return 1 + b % 4; });
         c.page_table = c.block_table = false;
         for (int b = 0; b < bs; ++b)
           c.s.seq[b] = (variant == 2 ? int64_t(INT32_MAX) : limit - 1) - c.s.kv_extra - (b % 3);
         if (variant == 1) c.s.seq[bs / 2] = limit - c.s.kv_extra;
+        if (variant == 3) c.types = 1, c.s.seq[bs / 2] = INT64_MAX - 1;
         check_short_case(c, rng, variant);
       }
 }
@@ -165,22 +168,34 @@ TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs),
   // 2^24 >> ceil(log2(ceil(bs / 32))) (2^19 at bs 1024), so that its sums fit; one length at the
   // limit sends the step to the general path. With page tables (short_pages_kernel) the copying
   // blocks go on and block 0 writes the vectors by its scan. No clamp (topk = INT32_MAX) makes the
-  // topk sums the largest.
+  // topk sums the largest. Requests of four tokens go out in 16-byte stores when the per-token
+  // outputs are aligned; variants 4 and 5 misalign them by one and two elements (scalar stores), and
+  // variant 6 takes constant draft extend with a capacity that cuts the last request's tokens.
   std::mt19937_64 rng(0x540b);
   for (int bs : {33, 64, 65, 128, 129, 256, 257, 1024}) {
     int shift = 0;
     while ((1 << shift) < (bs + 31) / 32) ++shift;
     const int64_t limit = (int64_t(1) << 24) >> shift;
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend})
-      for (int variant = 0; variant < 4; ++variant) {
+      for (int variant = 0; variant < 7; ++variant) {
         step_case c = short_case(rng, m, bs, [](int b) { return 1 + b % 4; });
         for (int b = 0; b < bs; ++b) c.s.seq[b] = limit - 1 - c.s.kv_extra - (b % 3);
         if (variant % 2 == 1) c.s.seq[bs / 2] = limit - c.s.kv_extra;  // kv' at the limit
-        if (variant >= 2)
+        if (variant == 2 || variant == 3)
           use_dense_pages(c, rng, true, variant == 3, 100, 64, bs + 3);
         else
           c.page_table = c.block_table = false;
+        if (variant == 4 || variant == 5) c.token_offset = variant - 3;
+        if (variant == 6 && m == mode::draft_extend) {
+          c.m = mode::draft_extend_const;
+          for (int b = 0; b < bs; ++b) c.s.q[b] = 4;
+        }
         check_short_case(c, rng, variant);
+        if (variant == 6) {  // the same with the last request's tokens past the capacity
+          c.cap.max_tokens = 4 * bs - 2;
+          INFO("capacity cut: max_tokens " << c.cap.max_tokens);
+          require_equal_on_both_paths(c);
+        }
       }
   }
 }

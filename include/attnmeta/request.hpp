@@ -40,6 +40,7 @@ struct step_shape {
   int page_shift = -1;     ///< log2(page_size) when it is a power of two, else -1
   bool page_table = false;
   bool block_table = false;
+  bool tokens_aligned16 = false;  ///< every per-token output but cu_topk_seqlens 16-byte aligned or absent
 
   ATTNMETA_HD bool wants_pages() const { return page_table || block_table; }
   /// Columns of request b's page rows that are written: min(kv'_b, W).

@@ -295,7 +295,7 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
                                                 uint32_t flags, int warp, int warps) {
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
-  const short_lane_scan s = scan_short_lanes(r);
+  const short_lane_scan s = scan_short_lanes(r, bs);
   const short_totals at{s.through.tokens - r.q, s.through.kv - r.kv, s.through.topk - r.topk};
   const metadata_outputs& out = p.out;
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
@@ -308,7 +308,8 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
     publish(out.status, flags);
   }
   if (!wants_tokens(out)) return;
-  if (warp == (warps > 1 ? 1 : 0) && lane < bs) store_short_tokens(out, lane, r, at, max_tokens);
+  if (warp == (warps > 1 ? 1 : 0) && lane < bs)
+    store_short_tokens<false>(out, lane, r, at, max_tokens, p.shape.tokens_aligned16);
   store_short_tail(out, s.total.tokens < max_tokens ? s.total.tokens : max_tokens, max_tokens, s.total.topk, warp,
                    warps);
 }
@@ -326,7 +327,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
   const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
   if (TryShort) {
     bool fits;
-    const short_request r = short_request_of(p.batch, p.clamp, lane, short_len_limit(bs), fits);
+    const short_request r = short_request_of(p.batch, p.clamp, lane, short_len_limit_lanes, fits);
     if (__all_sync(0xffffffffu, fits)) {
       short_lane_step(p, r, r.flags, int(warp), int(warps));
       return;
@@ -366,7 +367,7 @@ __device__ __forceinline__ bool short_first_block(const step_params<Batch, Clamp
   const int warp = int(threadIdx.x >> 5);
   const int64_t pool_index = lane < bs ? static_cast<int64_t>(p.batch.pages.req_pool_indices[lane]) : -1;
   bool fits;
-  const short_request r = short_request_of(p.batch, p.clamp, lane, short_len_limit(bs), fits);
+  const short_request r = short_request_of(p.batch, p.clamp, lane, short_len_limit_lanes, fits);
   if (!__all_sync(0xffffffffu, fits)) return false;
   uint32_t flags = r.flags;
   request_row(p.batch, p.shape, pool_index, request_lengths{r.q, r.kv}, flags);  // its status bits
@@ -416,12 +417,15 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
   const metadata_outputs& out = p.out;
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
   const bool tokens = wants_tokens(out);
+  // 16-byte stores for constant q only: with q_b per request, a warp's lanes would split between
+  // them and the scalar stores.
+  const bool quads = p.shape.tokens_aligned16 && !p.batch.q_per_request;
 #pragma unroll
   for (int k = 0; k < short_block_requests; ++k) {
     const short_totals through = at + totals_of(r[k]);
     if (k < per && first + k < bs && (grid >= per ? k == block : k % grid == block)) {
       store_short_entries(out, first + k, r[k], through);
-      if (tokens) store_short_tokens(out, first + k, r[k], at, max_tokens);
+      if (tokens) store_short_tokens<true>(out, first + k, r[k], at, max_tokens, quads);
     }
     at = through;
   }

@@ -56,11 +56,13 @@ struct short_lane_scan {
   short_totals total;
 };
 
-/// Scans a short batch of at most 32 requests (request `lane` in lane `lane`) across the warp: five
-/// shuffle steps in int32 and three broadcasts. Every lane of the warp calls it.
-__device__ __forceinline__ short_lane_scan scan_short_lanes(const short_request& r) {
+/// Scans a short batch of bs <= 32 requests (request `lane` in lane `lane`) across the warp: five
+/// shuffle steps in int32 and three broadcasts, or the broadcasts alone for one request. Every lane
+/// of the warp calls it.
+__device__ __forceinline__ short_lane_scan scan_short_lanes(const short_request& r, int bs) {
   const int lane = int(threadIdx.x & 31);
   short_totals sum = totals_of(r);
+  if (bs <= 1) return {sum, {from_lane(sum.tokens, 0), from_lane(sum.kv, 0), from_lane(sum.topk, 0)}};
 #pragma unroll
   for (int d = 1; d < 32; d <<= 1) {
     const short_totals up{__shfl_up_sync(0xffffffffu, sum.tokens, d), __shfl_up_sync(0xffffffffu, sum.kv, d),

@@ -24,6 +24,9 @@ __device__ __forceinline__ int32_t short_len_limit(int bs) {
   return (int32_t(1) << 24) >> (groups > 1 ? 32 - __clz(groups - 1) : 0);
 }
 
+/// short_len_limit() of a batch of at most 32 requests.
+constexpr int32_t short_len_limit_lanes = int32_t(1) << 24;
+
 /// Request b of a short batch in int32: q_b, kv'_b, its tokens' clamped lengths and their sum, and
 /// the status bit it raises. Past bs: zeros.
 struct short_request {
@@ -48,13 +51,17 @@ __device__ __forceinline__ short_request short_request_of(const Batch& batch, co
   if (b >= batch.bs) return r;
   const int64_t seq = batch.seq_lens[b];
   const int64_t q = batch.q_per_request ? batch.extend_lens[b] : int64_t(batch.q_constant);
-  const int64_t kv = seq + batch.kv_extra;  // kv_extra >= 0
-  fits = uint64_t(seq) < uint64_t(limit) && uint64_t(kv) < uint64_t(limit) && uint64_t(q) <= uint64_t(short_q_max);
+  const uint64_t kv = uint64_t(seq) + uint64_t(int64_t(batch.kv_extra));  // kv_extra >= 0; unsigned: no overflow
+  fits = uint64_t(seq) < uint64_t(limit) && kv < uint64_t(limit) && uint64_t(q) <= uint64_t(short_q_max);
   r.q = int32_t(q);
   r.kv = int32_t(kv);
   r.flags = r.q > r.kv ? status_query_longer_than_kv : 0u;
+  // Decode takes one clamp and no predicated code for tokens it does not have (a test that is the
+  // same in every lane: a branch over them, not predicates on each).
+  const int n = !batch.q_per_request && batch.q_constant == 1 ? 1 : short_q_max;
 #pragma unroll
   for (int j = 0; j < short_q_max; ++j) {
+    if (j >= n) break;
     const int64_t c = j < r.q ? clamp(int64_t(r.length(j))) : 0;
     fits = fits && uint64_t(c) < uint64_t(limit);
     r.c[j] = int32_t(c);
@@ -85,10 +92,38 @@ __device__ __forceinline__ void store_short_entries(const metadata_outputs& out,
 }
 
 /// Writes request b's tokens from `at`, the totals of the requests before it (none at max_tokens or
-/// past it).
+/// past it). A thread writes its request's tokens, so a warp's stores of token j lie q_b apart; a
+/// request of short_q_max tokens starting at a multiple of 4 goes out in 16-byte stores where the
+/// outputs are aligned (`aligned16`: step_shape::tokens_aligned16), a quarter of the sectors (four
+/// scalar stores a token cost target verify at bs 128 0.4 us more). The other requests keep the
+/// fewest instructions.
+template <bool Quad>
 __device__ __forceinline__ void store_short_tokens(const metadata_outputs& out, int b, const short_request& r,
-                                                   const short_totals& at, int32_t max_tokens) {
+                                                   const short_totals& at, int32_t max_tokens, bool aligned16) {
   int32_t cu = at.topk;
+  if (Quad && aligned16 && r.q == short_q_max && (at.tokens & 3) == 0 && at.tokens + short_q_max <= max_tokens) {
+    int32_t len[short_q_max], through[short_q_max];
+#pragma unroll
+    for (int j = 0; j < short_q_max; ++j) {
+      len[j] = r.length(j);
+      cu += r.c[j];
+      through[j] = cu;
+    }
+    const int64_t t = at.tokens;
+    const auto put = [t](int32_t* p, int32_t v0, int32_t v1, int32_t v2, int32_t v3) {
+      if (p) *reinterpret_cast<int4*>(p + t) = make_int4(v0, v1, v2, v3);
+    };
+    put(out.token_to_request, b, b, b, b);
+    put(out.seqlens_expanded, len[0], len[1], len[2], len[3]);
+    put(out.topk_seqlens, r.c[0], r.c[1], r.c[2], r.c[3]);
+    put(out.key_start, at.kv, at.kv, at.kv, at.kv);
+    put(out.key_end, at.kv + len[0], at.kv + len[1], at.kv + len[2], at.kv + len[3]);
+    if (out.cu_topk_seqlens) {
+#pragma unroll
+      for (int j = 0; j < short_q_max; ++j) out.cu_topk_seqlens[t + 1 + j] = through[j];
+    }
+    return;
+  }
 #pragma unroll
   for (int j = 0; j < short_q_max; ++j) {
     if (j >= r.q || at.tokens + j >= max_tokens) break;
@@ -108,7 +143,7 @@ __device__ __forceinline__ void store_short_first(const metadata_outputs& out) {
 /// [warp, warp + warps) of the caller's choosing taking 32 at a time.
 __device__ __forceinline__ void store_short_tail(const metadata_outputs& out, int32_t from, int32_t max_tokens,
                                                  int32_t total_topk, int warp, int warps) {
-  const token_values tail{-1, 0, 0, total_topk, 0, 0};  // tail_token_values() of the totals
+  const token_values tail = tail_token_values(request_totals{0, 0, total_topk, 0});
 #pragma unroll 1
   for (int64_t t = from + warp * 32 + int(threadIdx.x & 31); t < max_tokens; t += warps * 32) store_token(out, t, tail);
 }

@@ -29,6 +29,9 @@ inline step_shape shape_of(const capacity& cap, const options& opt, const metada
     if (opt.page_size == (1 << k)) s.page_shift = k;
   s.page_table = out.page_table != nullptr;
   s.block_table = out.block_table != nullptr;
+  const auto aligned = [](const int32_t* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  s.tokens_aligned16 = aligned(out.token_to_request) && aligned(out.seqlens_expanded) && aligned(out.topk_seqlens) &&
+                       aligned(out.key_start) && aligned(out.key_end);
   return s;
 }
 
