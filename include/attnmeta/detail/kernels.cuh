@@ -390,7 +390,7 @@ using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_
 /// Returns false, having written nothing, when the batch is not short or a length passes
 /// short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost: two barriers,
 /// `per` reads and up to 4 * per tokens a thread. Threads write requests `per` apart, so it pays
-/// for per > 1 only with one token a request (decode).
+/// for per > 1 only with one token a request (decode) or four in 16-byte stores (constant q of 4).
 template <class Batch, class Clamp>
 __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
                                                  typename short_block_scan::TempStorage& storage, int block, int grid) {
