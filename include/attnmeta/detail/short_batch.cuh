@@ -96,7 +96,8 @@ __device__ __forceinline__ void store_short_entries(const metadata_outputs& out,
 /// request of short_q_max tokens starting at a multiple of 4 goes out in 16-byte stores where the
 /// outputs are aligned (`aligned16`: step_shape::tokens_aligned16), a quarter of the sectors (four
 /// scalar stores a token cost target verify at bs 128 0.4 us more). The other requests keep the
-/// fewest instructions.
+/// fewest instructions. Quad = false leaves the 16-byte path out of the code: the warp path of bs
+/// <= 32, where one warp writes at most 128 tokens, keeps its scalar stores.
 template <bool Quad>
 __device__ __forceinline__ void store_short_tokens(const metadata_outputs& out, int b, const short_request& r,
                                                    const short_totals& at, int32_t max_tokens, bool aligned16) {
