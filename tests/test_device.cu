@@ -169,8 +169,10 @@ TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs),
   // limit sends the step to the general path. With page tables (short_pages_kernel) the copying
   // blocks go on and block 0 writes the vectors by its scan. No clamp (topk = INT32_MAX) makes the
   // topk sums the largest. Requests of four tokens go out in 16-byte stores when the per-token
-  // outputs are aligned; variants 4 and 5 misalign them by one and two elements (scalar stores), and
-  // variant 6 takes constant draft extend with a capacity that cuts the last request's tokens.
+  // outputs are aligned; variant 4 misaligns them by one element (scalar stores; past 256 requests
+  // target verify then takes the general path), variant 5 by two with a length at the limit (the
+  // general path), and variant 6 takes constant draft extend, then cuts the last request's tokens
+  // with the capacity.
   std::mt19937_64 rng(0x540b);
   for (int bs : {33, 64, 65, 128, 129, 256, 257, 1024}) {
     int shift = 0;
