@@ -309,7 +309,7 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
   }
   if (!wants_tokens(out)) return;
   if (warp == (warps > 1 ? 1 : 0) && lane < bs)
-    store_short_tokens<false>(out, lane, r, at, max_tokens, p.shape.tokens_aligned16);
+    store_short_tokens(out, lane, r, at, max_tokens, false);
   store_short_tail(out, s.total.tokens < max_tokens ? s.total.tokens : max_tokens, max_tokens, s.total.topk, warp,
                    warps);
 }
@@ -425,7 +425,7 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
     const short_totals through = at + totals_of(r[k]);
     if (k < per && first + k < bs && (grid >= per ? k == block : k % grid == block)) {
       store_short_entries(out, first + k, r[k], through);
-      if (tokens) store_short_tokens<true>(out, first + k, r[k], at, max_tokens, quads);
+      if (tokens) store_short_tokens(out, first + k, r[k], at, max_tokens, quads);
     }
     at = through;
   }

@@ -96,13 +96,12 @@ __device__ __forceinline__ void store_short_entries(const metadata_outputs& out,
 /// request of short_q_max tokens starting at a multiple of 4 goes out in 16-byte stores where the
 /// outputs are aligned (`aligned16`: step_shape::tokens_aligned16), a quarter of the sectors (four
 /// scalar stores a token cost target verify at bs 128 0.4 us more). The other requests keep the
-/// fewest instructions. Quad = false leaves the 16-byte path out of the code: the warp path of bs
-/// <= 32, where one warp writes at most 128 tokens, keeps its scalar stores.
-template <bool Quad>
+/// fewest instructions. The warp path of bs <= 32, where one warp writes at most 128 tokens, keeps
+/// its scalar stores: it passes aligned16 = false, and the 16-byte path folds away there.
 __device__ __forceinline__ void store_short_tokens(const metadata_outputs& out, int b, const short_request& r,
                                                    const short_totals& at, int32_t max_tokens, bool aligned16) {
   int32_t cu = at.topk;
-  if (Quad && aligned16 && r.q == short_q_max && (at.tokens & 3) == 0 && at.tokens + short_q_max <= max_tokens) {
+  if (aligned16 && r.q == short_q_max && (at.tokens & 3) == 0 && at.tokens + short_q_max <= max_tokens) {
     int32_t len[short_q_max], through[short_q_max];
 #pragma unroll
     for (int j = 0; j < short_q_max; ++j) {
