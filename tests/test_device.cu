@@ -202,6 +202,40 @@ TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs),
   }
 }
 
+TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pooled clamp, empty requests",
+          "[gpu][long]") {
+  // Prefill-sized requests through the warp batch (bs <= 32), the block table (bs 33-1024) and the
+  // device-scan table, per-request q and a constant q of 5 (not short). The capacity lands on N,
+  // one to five past it, at a multiple of 128 past it, and one to three short (entry max_tokens of
+  // cu_topk_seqlens then comes from a request); lengths near INT32_MAX make the sums pass int32.
+  // Variant 3 misaligns the per-token outputs, variant 4 takes the pooled clamp, variant 5 empty
+  // requests.
+  std::mt19937_64 rng(0x9a4d);
+  for (int bs : {1, 3, 32, 33, 700})
+    for (mode m : {mode::extend, mode::draft_extend_const})
+      for (int variant = 0; variant < 6; ++variant)
+        for (int64_t extra : {0, 1, 3, 4, 5, -1, -3, 128}) {
+          step_case c = random_case(rng, shape_limits{}, m, bs);
+          c.which = all_1d;
+          c.page_table = c.block_table = false;
+          c.token_offset = variant == 3 ? 1 : 0;
+          c.opt.topk = rng() % 2 ? 2048 : 37;
+          c.opt.kpool = variant == 4 ? 3 : 1;
+          c.D = 5;
+          int64_t n = 0;
+          for (int b = 0; b < bs; ++b) {
+            c.s.q[b] = m == mode::draft_extend_const ? 5 : int64_t(rng() % (b % 7 == 0 ? 3000 : 40));
+            if (variant == 5 && b % 3 == 1) c.s.q[b] = 0;
+            c.s.seq[b] = variant == 2 ? int64_t(INT32_MAX) - int64_t(rng() % 100) : c.s.q[b] + int64_t(rng() % 5000);
+            n += c.s.q[b];
+          }
+          c.cap.max_bs = bs;
+          c.cap.max_tokens = int(std::max<int64_t>(extra == 128 ? (n / 128 + 2) * 128 : n + extra, 0));
+          INFO("bs " << bs << " variant " << variant << " N " << n << " " << c.describe());
+          require_equal_on_both_paths(c);
+        }
+}
+
 TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q above 4, kv' at 2^24)",
           "[gpu][short]") {
   // Constant q up to 16 with bs <= 32 copies page units without a scan; block 0 writes the vectors
