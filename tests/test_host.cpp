@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <functional>
+#include <random>
 
 #include "cases.hpp"
 #include "catch.hpp"
@@ -79,6 +80,42 @@ TEST_CASE("load_request and token_values_at on SPEC's worked example", "[blocks]
   const attnmeta::token_values tail = attnmeta::tail_token_values(at2);
   REQUIRE(tail.request == -1);
   REQUIRE(tail.cu_topk_through == 31);
+}
+
+TEST_CASE("token_values_narrow equals token_values_at wherever the step's sums fit int32", "[blocks]") {
+  std::mt19937_64 rng(0x7a11);
+  auto uni = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  for (int it = 0; it < 20000; ++it) {
+    attnmeta::request_totals at, next;
+    const int64_t q = uni(1, it % 5 ? 40 : 9000);
+    const int64_t kv = it % 7 == 0 ? int64_t(INT32_MAX) - uni(0, 3) : uni(0, it % 3 ? 5000 : 3000000);
+    at.tokens = uni(0, 100000);
+    at.kv = it % 7 == 0 ? 0 : uni(0, 1000000);
+    at.topk = uni(0, 1000000);
+    next.tokens = at.tokens + q;
+    next.kv = at.kv + kv;
+    const attnmeta::topk_clamp plain{uni(1, 4096)};
+    const attnmeta::pooled_topk_clamp pooled{uni(1, 4096), uni(2, 64)};
+    const int64_t j = uni(0, q - 1);
+    const int b = int(uni(0, 5000));
+    const auto check = [&](const auto& clamp) {
+      const attnmeta::token_values w = attnmeta::token_values_at(at, next, b, j, clamp);
+      // the sums this token reaches: the step's totals are at least these
+      attnmeta::request_totals reach = next;
+      reach.topk = int64_t(w.cu_topk_through);
+      if (!attnmeta::narrow_totals(reach) || reach.topk >= int64_t(INT32_MAX)) return;
+      const attnmeta::token_values v = attnmeta::token_values_narrow(at, next, b, int32_t(j), clamp);
+      INFO("q " << q << " kv " << kv << " j " << j << " at.kv " << at.kv << " at.topk " << at.topk);
+      REQUIRE(v.request == w.request);
+      REQUIRE(v.seqlen_expanded == w.seqlen_expanded);
+      REQUIRE(v.topk_seqlen == w.topk_seqlen);
+      REQUIRE(v.cu_topk_through == w.cu_topk_through);
+      REQUIRE(v.key_start == w.key_start);
+      REQUIRE(v.key_end == w.key_end);
+    };
+    check(plain);
+    check(pooled);
+  }
 }
 
 TEST_CASE("host backend: SPEC's worked example, extend mode", "[host]") {

@@ -167,6 +167,24 @@ ATTNMETA_HD token_values token_values_at(const request_totals& at, const request
           saturate_int32(at.kv + len)};
 }
 
+/// Whether every per-token value of a step with these totals fits int32 unsaturated: token, kv'
+/// and topk sums at most INT32_MAX. Then token_values_narrow() may stand in for token_values_at().
+ATTNMETA_HD bool narrow_totals(const request_totals& total) {
+  return total.tokens <= int32_max && total.kv <= int32_max && total.topk <= int32_max;
+}
+/// token_values_at() of a step whose totals are narrow_totals(): the same values in int32 (but the
+/// clamp's prefix sums), nothing to saturate. O(1).
+template <class Clamp>
+ATTNMETA_HD token_values token_values_narrow(const request_totals& at, const request_totals& next, int b, int32_t j,
+                                             const Clamp& clamp) {
+  const int32_t kv0 = static_cast<int32_t>(at.kv);
+  const int32_t first = static_cast<int32_t>(next.kv) - kv0 - static_cast<int32_t>(next.tokens - at.tokens) + 1;
+  const int32_t len = first + j > 0 ? first + j : 0;  // first + j <= kv'_b: no overflow
+  const int64_t through = int64_t(first) + j + 1;     // up to kv'_b + 1
+  const int32_t cu = static_cast<int32_t>(at.topk + clamp.prefix_sum(through > 0 ? through : 0) -
+                                          clamp.prefix_sum(first > 0 ? first : 0));
+  return {b, len, static_cast<int32_t>(clamp(len)), cu, kv0, kv0 + len};
+}
 /// The values a token t in [N, max_tokens) gets, so a fixed-shape consumer can run over the tail.
 ATTNMETA_HD token_values tail_token_values(const request_totals& total) {
   return {-1, 0, 0, saturate_int32(total.topk), 0, 0};

@@ -90,16 +90,21 @@ __device__ __forceinline__ request_totals scan_lanes(lane_request& l) {
   return {from_lane(sum.tokens, 31), from_lane(sum.kv, 31), from_lane(sum.topk, 31), 0};
 }
 
-/// The request that owns token t (lane's own t, t < the total): the last b < bs whose first token
-/// is <= t. Binary lifting over the lanes' prefixes, five shuffles; every lane calls it.
-__device__ __forceinline__ int lane_owner(const lane_request& l, int bs, int64_t t) {
+/// The request that owns token t (lane's own t, t < the total), given each lane's first token
+/// `first`: the last b < bs whose first token is <= t. Binary lifting over the lanes, five shuffles
+/// (of 32 bits for int32_t first tokens); every lane calls it.
+template <class T>
+__device__ __forceinline__ int lane_owner(T first, int bs, T t) {
   int b = 0;
 #pragma unroll
   for (int step = 16; step > 0; step >>= 1) {
-    const int64_t start = from_lane(l.at.tokens, (b + step) & 31);
+    const T start = from_lane(first, (b + step) & 31);
     if (b + step < bs && start <= t) b += step;
   }
   return b;
+}
+__device__ __forceinline__ int lane_owner(const lane_request& l, int bs, int64_t t) {
+  return lane_owner<int64_t>(l.at.tokens, bs, t);
 }
 
 }  // namespace detail
