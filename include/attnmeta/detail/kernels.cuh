@@ -345,7 +345,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
   uint32_t flags = 0;
   const request_lengths len = lane < bs ? lengths_of(p.batch, lane, flags) : request_lengths{0, 0};
   lane_request l = lane_request_of(len, flags, p.clamp);
-  const request_totals total = scan_lanes(l);
+  const request_totals total = TryShort ? scan_lanes(l) : scan_lanes_small(l);
   const metadata_outputs& out = p.out;
   const int64_t max_tokens = p.shape.max_tokens;
   if (warp == 0)

@@ -90,6 +90,27 @@ __device__ __forceinline__ request_totals scan_lanes(lane_request& l) {
   return {from_lane(sum.tokens, 31), from_lane(sum.kv, 31), from_lane(sum.topk, 31), 0};
 }
 
+/// scan_lanes() in 32 bits when every lane's totals are below 2^26, so that 32 of them sum below
+/// 2^31 (a prefill batch's are): fifteen 32-bit shuffles and adds instead of fifteen of 64 bits;
+/// otherwise scan_lanes() itself. Every lane calls it.
+__device__ __forceinline__ request_totals scan_lanes_small(lane_request& l) {
+  constexpr uint64_t small = uint64_t(1) << 26;
+  if (!__all_sync(0xffffffffu, (uint64_t(l.at.tokens) | uint64_t(l.at.kv) | uint64_t(l.at.topk)) < small))
+    return scan_lanes(l);
+  const int lane = int(threadIdx.x & 31);
+  const int32_t tokens = int32_t(l.at.tokens), kv = int32_t(l.at.kv), topk = int32_t(l.at.topk);
+  int32_t sum_tokens = tokens, sum_kv = kv, sum_topk = topk;
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    const int32_t up_tokens = __shfl_up_sync(0xffffffffu, sum_tokens, d);
+    const int32_t up_kv = __shfl_up_sync(0xffffffffu, sum_kv, d);
+    const int32_t up_topk = __shfl_up_sync(0xffffffffu, sum_topk, d);
+    if (lane >= d) sum_tokens += up_tokens, sum_kv += up_kv, sum_topk += up_topk;
+  }
+  l.at = {sum_tokens - tokens, sum_kv - kv, sum_topk - topk, 0};
+  return {from_lane(sum_tokens, 31), from_lane(sum_kv, 31), from_lane(sum_topk, 31), 0};
+}
+
 /// The request that owns token t (lane's own t, t < the total), given each lane's first token
 /// `first`: the last b < bs whose first token is <= t. Binary lifting over the lanes, five shuffles
 /// (of 32 bits for int32_t first tokens); every lane calls it.
