@@ -326,8 +326,9 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
 /// The whole step of a batch of at most lane_batch_max_bs requests with no page table, with no
 /// shared memory and no barrier: every warp reads and scans the batch in its registers
 /// (lane_batch.cuh). With TryShort, a small short batch (short_batch.cuh) takes short_lane_step();
-/// any other batch scans in int64, warp 0 writes the per-request outputs and the status, and every
-/// warp takes 32 tokens at a time, finding their requests by binary lifting.
+/// any other batch scans in int64 (in int32 when its lanes' totals are small and not TryShort),
+/// warp 0 writes the per-request outputs and the status, and every warp takes 32 tokens at a time,
+/// finding their requests by binary lifting (in int32 when the step's sums fit).
 template <bool TryShort, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(step_params<Batch, Clamp> p) {
   const int bs = p.batch.bs;
