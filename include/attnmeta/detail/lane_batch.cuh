@@ -91,8 +91,8 @@ __device__ __forceinline__ request_totals scan_lanes(lane_request& l) {
 }
 
 /// scan_lanes() in 32 bits when every lane's totals are below 2^26, so that 32 of them sum below
-/// 2^31 (a prefill batch's are): fifteen 32-bit shuffles and adds instead of fifteen of 64 bits;
-/// otherwise scan_lanes() itself. Every lane calls it.
+/// 2^31 (a request of 8192 tokens with topk 2048 sums below 2^25): fifteen 32-bit shuffles and
+/// adds instead of fifteen of 64 bits; otherwise scan_lanes() itself. Every lane calls it.
 __device__ __forceinline__ request_totals scan_lanes_small(lane_request& l) {
   constexpr uint64_t small = uint64_t(1) << 26;
   if (!__all_sync(0xffffffffu, (uint64_t(l.at.tokens) | uint64_t(l.at.kv) | uint64_t(l.at.topk)) < small))
