@@ -353,31 +353,30 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
     store_lane_requests(out, bs, l.at, request_totals{l.next_tokens(), l.next_kv(), 0, 0}, total, l.flags, max_tokens);
   if (!wants_tokens(out)) return;
   const int64_t n = total.tokens < max_tokens ? total.tokens : max_tokens;
-  if (!TryShort && narrow_totals(total)) {  // TryShort: a short step with a long length
-    // Every prefix fits int32: 32-bit shuffles and token_values_narrow().
-    const int32_t first = int32_t(l.at.tokens), kv = int32_t(l.at.kv), topk = int32_t(l.at.topk);
+  // Every warp takes 32 tokens at a time, its lanes' prefixes shuffled as T: int32 with
+  // token_values_narrow() when the step's sums fit (not TryShort: a short step with a long length).
+  const auto tokens = [&](auto first, auto kv, auto topk, const auto& values) {
+    using T = decltype(first);
     for (int64_t base = warp * 32; base < max_tokens; base += warps * 32) {
       const int64_t t = base + lane;
-      const int b = lane_owner<int32_t>(first, bs, int32_t(t < n ? t : 0));
+      const int b = lane_owner<T>(first, bs, T(t));  // past n (unused): any request
       const request_totals at{from_lane(first, b), from_lane(kv, b), from_lane(topk, b), 0};
       const request_totals next{at.tokens + from_lane(l.q, b), at.kv + from_lane(l.kv, b), 0, 0};
       if (t < n)
-        store_token(out, t, token_values_narrow(at, next, b, int32_t(t - at.tokens), p.clamp));
+        store_token(out, t, values(at, next, b, t - at.tokens));
       else if (t < max_tokens)
         store_token(out, t, tail_token_values(total));
     }
-    return;
-  }
-  for (int64_t base = warp * 32; base < max_tokens; base += warps * 32) {
-    const int64_t t = base + lane;
-    const int b = lane_owner(l, bs, t);
-    const request_totals at{from_lane(l.at.tokens, b), from_lane(l.at.kv, b), from_lane(l.at.topk, b), 0};
-    const request_totals next{at.tokens + from_lane(l.q, b), at.kv + from_lane(l.kv, b), 0, 0};
-    if (t < n)
-      store_token(out, t, token_values_at(at, next, b, t - at.tokens, p.clamp));
-    else if (t < max_tokens)
-      store_token(out, t, tail_token_values(total));
-  }
+  };
+  if (!TryShort && narrow_totals(total))
+    tokens(int32_t(l.at.tokens), int32_t(l.at.kv), int32_t(l.at.topk),
+           [&](const request_totals& at, const request_totals& next, int b, int64_t j) {
+             return token_values_narrow(at, next, b, int32_t(j), p.clamp);
+           });
+  else
+    tokens(l.at.tokens, l.at.kv, l.at.topk, [&](const request_totals& at, const request_totals& next, int b, int64_t j) {
+      return token_values_at(at, next, b, j, p.clamp);
+    });
 }
 
 /// Block 0 of a static_units() step whose q is at most short_q_max: when the batch is small

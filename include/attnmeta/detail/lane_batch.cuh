@@ -72,43 +72,35 @@ __device__ __forceinline__ short_lane_scan scan_short_lanes(const short_request&
   return {sum, {from_lane(sum.tokens, 31), from_lane(sum.kv, 31), from_lane(sum.topk, 31)}};
 }
 
-/// Scans the lanes' totals across the warp (five shuffle steps over tokens, kv and topk; units
+/// Scans the lanes' totals across the warp in T (five shuffle steps over tokens, kv and topk; units
 /// stay 0, a lane batch copies no pages) and returns the batch's totals. Every lane of the warp
 /// calls it.
-__device__ __forceinline__ request_totals scan_lanes(lane_request& l) {
+template <class T>
+__device__ __forceinline__ request_totals scan_lanes_as(lane_request& l) {
   const int lane = int(threadIdx.x & 31);
-  const request_totals mine = l.at;
-  request_totals sum = mine;
+  const T tokens = T(l.at.tokens), kv = T(l.at.kv), topk = T(l.at.topk);
+  T sum_tokens = tokens, sum_kv = kv, sum_topk = topk;
 #pragma unroll
   for (int d = 1; d < 32; d <<= 1) {
-    const int64_t tokens = __shfl_up_sync(0xffffffffu, sum.tokens, d);
-    const int64_t kv = __shfl_up_sync(0xffffffffu, sum.kv, d);
-    const int64_t topk = __shfl_up_sync(0xffffffffu, sum.topk, d);
-    if (lane >= d) sum.tokens += tokens, sum.kv += kv, sum.topk += topk;
-  }
-  l.at = {sum.tokens - mine.tokens, sum.kv - mine.kv, sum.topk - mine.topk, 0};
-  return {from_lane(sum.tokens, 31), from_lane(sum.kv, 31), from_lane(sum.topk, 31), 0};
-}
-
-/// scan_lanes() in 32 bits when every lane's totals are below 2^26, so that 32 of them sum below
-/// 2^31 (a request of 8192 tokens with topk 2048 sums below 2^25): fifteen 32-bit shuffles and
-/// adds instead of fifteen of 64 bits; otherwise scan_lanes() itself. Every lane calls it.
-__device__ __forceinline__ request_totals scan_lanes_small(lane_request& l) {
-  constexpr uint64_t small = uint64_t(1) << 26;
-  if (!__all_sync(0xffffffffu, (uint64_t(l.at.tokens) | uint64_t(l.at.kv) | uint64_t(l.at.topk)) < small))
-    return scan_lanes(l);
-  const int lane = int(threadIdx.x & 31);
-  const int32_t tokens = int32_t(l.at.tokens), kv = int32_t(l.at.kv), topk = int32_t(l.at.topk);
-  int32_t sum_tokens = tokens, sum_kv = kv, sum_topk = topk;
-#pragma unroll
-  for (int d = 1; d < 32; d <<= 1) {
-    const int32_t up_tokens = __shfl_up_sync(0xffffffffu, sum_tokens, d);
-    const int32_t up_kv = __shfl_up_sync(0xffffffffu, sum_kv, d);
-    const int32_t up_topk = __shfl_up_sync(0xffffffffu, sum_topk, d);
+    const T up_tokens = __shfl_up_sync(0xffffffffu, sum_tokens, d);
+    const T up_kv = __shfl_up_sync(0xffffffffu, sum_kv, d);
+    const T up_topk = __shfl_up_sync(0xffffffffu, sum_topk, d);
     if (lane >= d) sum_tokens += up_tokens, sum_kv += up_kv, sum_topk += up_topk;
   }
   l.at = {sum_tokens - tokens, sum_kv - kv, sum_topk - topk, 0};
   return {from_lane(sum_tokens, 31), from_lane(sum_kv, 31), from_lane(sum_topk, 31), 0};
+}
+
+/// The lanes' scan in int64.
+__device__ __forceinline__ request_totals scan_lanes(lane_request& l) { return scan_lanes_as<int64_t>(l); }
+
+/// The same in 32 bits when every lane's totals are below 2^26, so that 32 of them sum below 2^31
+/// (a request of 8192 tokens with topk 2048 sums below 2^25): fifteen 32-bit shuffles and adds
+/// instead of fifteen of 64 bits; otherwise in int64. Every lane calls it.
+__device__ __forceinline__ request_totals scan_lanes_small(lane_request& l) {
+  constexpr uint64_t small = uint64_t(1) << 26;
+  const bool fits = __all_sync(0xffffffffu, (uint64_t(l.at.tokens) | uint64_t(l.at.kv) | uint64_t(l.at.topk)) < small);
+  return fits ? scan_lanes_as<int32_t>(l) : scan_lanes_as<int64_t>(l);
 }
 
 /// The request that owns token t (lane's own t, t < the total), given each lane's first token
@@ -123,9 +115,6 @@ __device__ __forceinline__ int lane_owner(T first, int bs, T t) {
     if (b + step < bs && start <= t) b += step;
   }
   return b;
-}
-__device__ __forceinline__ int lane_owner(const lane_request& l, int bs, int64_t t) {
-  return lane_owner<int64_t>(l.at.tokens, bs, t);
 }
 
 }  // namespace detail
