@@ -328,7 +328,8 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
 /// (lane_batch.cuh). With TryShort, a small short batch (short_batch.cuh) takes short_lane_step();
 /// any other batch scans in int64 (in int32 when its lanes' totals are small and not TryShort),
 /// warp 0 writes the per-request outputs and the status, and every warp takes 32 tokens at a time,
-/// finding their requests by binary lifting (in int32 when the step's sums fit).
+/// finding their requests by two ballots, or binary lifting where they cross requests (in int32
+/// when the step's sums fit).
 template <bool TryShort, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(step_params<Batch, Clamp> p) {
   const int bs = p.batch.bs;
@@ -359,7 +360,12 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
     using T = decltype(first);
     for (int64_t base = warp * 32; base < max_tokens; base += warps * 32) {
       const int64_t t = base + lane;
-      const int b = lane_owner<T>(first, bs, T(t));  // past n (unused): any request
+      // The owners of the warp's first and last live tokens by a ballot each (lanes past bs hold
+      // the total); binary lifting only when they differ. Past n (unused): any request.
+      const T last_live = T(base + 31 < n ? base + 31 : n - 1);
+      const int b_first = __popc(__ballot_sync(0xffffffffu, lane < bs && first <= T(base))) - 1;
+      const int b_last = __popc(__ballot_sync(0xffffffffu, lane < bs && first <= last_live)) - 1;
+      const int b = b_first == b_last ? b_first : lane_owner<T>(first, bs, T(t));
       const request_totals at{from_lane(first, b), from_lane(kv, b), from_lane(topk, b), 0};
       const request_totals next{at.tokens + from_lane(l.q, b), at.kv + from_lane(l.kv, b), 0, 0};
       if (t < n)
