@@ -435,3 +435,45 @@ TEST_CASE("warp_offsets: any length, tile by tile with the carried prefix", "[gp
   check_offsets(16, {0, 1, 2, 95, 96, 97, 200, 5000},  // tile = 32 * 3 = 96
                 [](const int64_t* in, int64_t* out, int n) { warp_offsets_kernel<<<1, 64>>>(in, out, n); });
 }
+
+// Warp w finds the owner of targets[w] with warp_find_owner (every lane writes its answer).
+__global__ void warp_find_owner_kernel(const int64_t* offsets, int n, const int64_t* targets, int count, int* out) {
+  const int w = int((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+  if (w >= count) return;  // whole warps leave together
+  out[int64_t(w) * 32 + (threadIdx.x & 31)] = attnmeta::warp_find_owner(offsets, n, targets[w]);
+}
+
+TEST_CASE("warp_find_owner equals find_owner: empty requests, every level count, request edges", "[gpu][blocks]") {
+  // 1, 2 and 3 levels of the 32-way search (n up to 32, 1024, 32768, and past); runs of empty
+  // requests (equal offsets) make the owner the last of them; targets at each request's first and
+  // last token and at random.
+  std::mt19937_64 rng(17);
+  int checked = 0;
+  for (int n : {1, 2, 31, 32, 33, 63, 64, 1000, 1024, 1025, 5000, 32768, 32769, 70000}) {
+    std::vector<int64_t> offsets(n + 1, 0);
+    for (int b = 0; b < n; ++b) offsets[b + 1] = offsets[b] + (rng() % 3 == 0 ? 0 : int64_t(1 + rng() % 50));
+    if (offsets[n] == 0) offsets[n] = 1;  // at least one token, owned by the last request
+    std::vector<int64_t> targets;
+    for (int b = 0; b < n && targets.size() < 20000; b += 1 + int(rng() % 7)) {
+      if (offsets[b + 1] > offsets[b]) targets.push_back(offsets[b]), targets.push_back(offsets[b + 1] - 1);
+    }
+    for (int i = 0; i < 2000; ++i) targets.push_back(offsets[0] + int64_t(rng() % uint64_t(offsets[n] - offsets[0])));
+    const int count = int(targets.size());
+    dev::buffer<int64_t> d_offsets(offsets), d_targets(targets);
+    dev::buffer<int> d_out(std::vector<int>(size_t(count) * 32, -7));
+    warp_find_owner_kernel<<<(count + 7) / 8, 256>>>(d_offsets.ptr, n, d_targets.ptr, count, d_out.ptr);
+    CUDA_OK(cudaGetLastError());
+    std::vector<int> got;
+    d_out.download(got);
+    for (int w = 0; w < count; ++w) {
+      const int want = attnmeta::find_owner(offsets.data(), n, targets[w]);
+      for (int lane = 0; lane < 32; ++lane) {
+        if (got[size_t(w) * 32 + lane] == want) continue;
+        INFO("n " << n << " t " << targets[w] << " lane " << lane << " want " << want);
+        REQUIRE(got[size_t(w) * 32 + lane] == want);
+      }
+      ++checked;
+    }
+  }
+  REQUIRE(checked > 20000);
+}

@@ -26,6 +26,26 @@ ATTNMETA_HD int find_owner(const Offsets& offsets, int n, int64_t t) {
   return lo;
 }
 
+#ifdef __CUDACC__
+/// find_owner() of a token t that all 32 lanes of a warp pass alike: a 32-way search, each level
+/// one read a lane and a ballot, ceil(log32(n)) levels (two up to 1024 requests) where find_owner()
+/// takes log2(n) dependent reads. Every lane of the warp calls it. Its reads are 32 lanes apart
+/// where find_owner()'s are one: for offsets in shared memory, or when few searches share them.
+template <class Offsets>
+__device__ __forceinline__ int warp_find_owner(const Offsets& offsets, int n, int64_t t) {
+  const int lane = static_cast<int>(threadIdx.x & 31);
+  int span = 1;  // 32^k, the least with 32 * span >= n (n >= 1)
+  while (span <= (n - 1) / 32) span *= 32;
+  int b = 0;  // invariant: offsets[b] <= t, and t's owner lies in [b, b + 32 * span)
+  for (; span > 0; span >>= 5) {
+    const int64_t i = b + static_cast<int64_t>(lane) * span;
+    const bool le = i < n && static_cast<int64_t>(offsets[i]) <= t;
+    b += (__popc(__ballot_sync(0xffffffffu, le)) - 1) * span;
+  }
+  return b;
+}
+#endif
+
 /// Token t located in its request: t = offsets[request] + rank.
 struct token_position {
   int64_t token;

@@ -48,7 +48,8 @@ __device__ __forceinline__ bool wants_tokens(const metadata_outputs& out) {
 }
 
 /// Per-request and per-token outputs (tail included), threads [thread, thread + threads) of the
-/// caller's choosing taking them in turn. `table` holds the exclusive prefixes at 0..bs. With
+/// caller's choosing taking them in turn, whole warps (thread - lane and threads multiples of 32,
+/// every lane calling). `table` holds the exclusive prefixes at 0..bs. With
 /// Narrow, a step whose sums fit int32 takes its tokens' values in int32 (the kernels of short
 /// steps, which come here only when a step is not short, leave that code out).
 template <bool Narrow, class Batch, class Clamp>
@@ -80,21 +81,28 @@ __device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p,
       }
       return;
     }
+    // A warp takes 32 consecutive tokens at a time (thread - lane is its first: the callers' thread
+    // ranges start and step at multiples of 32) and finds the owner of its first token. When its
+    // last token lies in the same request, as in most warps of a prefill, that is every lane's;
+    // else the warp finds the last token's owner and each lane searches the requests between.
+    const int lane = int(threadIdx.x & 31);
 #pragma unroll 1
-    for (int64_t t = thread; t < p.shape.max_tokens; t += threads) {
-      // A warp's 32 consecutive tokens mostly share a request: the lowest lane searches, the others
-      // reuse its answer when their token falls in the same request, and search only if not.
-      const unsigned lanes = __activemask();
-      const int leader = __ffs(lanes) - 1;
-      const int64_t t_lead = __shfl_sync(lanes, t, leader);
-      int b = t_lead < n && int(threadIdx.x & 31) == leader ? find_owner(starts, bs, t_lead) : 0;
-      b = __shfl_sync(lanes, b, leader);
-      if (t < n) {
-        if (t >= table[b + 1].tokens) b = find_owner(starts, bs, t);
-        store_token(out, t, values(b, t));
-      } else {
-        store_token(out, t, tail_token_values(total));
+    for (int64_t base = thread - lane; base < p.shape.max_tokens; base += threads) {
+      const int64_t t = base + lane;
+      int b = 0;
+      if (base < n) {
+        const int64_t last = base + 31 < n ? base + 31 : n - 1;
+        b = warp_find_owner(starts, bs, base);
+        if (last >= table[b + 1].tokens) {
+          const field_view<request_totals, &request_totals::tokens> from{table + b};
+          const int span = 1 + warp_find_owner(from, bs - b, last);  // requests b .. b + span - 1
+          if (t < n) b += find_owner(from, span, t);
+        }
       }
+      if (t < n)
+        store_token(out, t, values(b, t));
+      else if (t < p.shape.max_tokens)
+        store_token(out, t, tail_token_values(total));
     }
   };
   if (Narrow && narrow_totals(total))
@@ -107,8 +115,10 @@ __device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p,
 
 /// Page-table units placed by the scanned table (units at 0..bs), one a warp over the grid.
 /// `rows`, if not null, holds each request's req_to_token row (else it is read from
-/// req_pool_indices).
-template <bool Vec, class Batch, class Clamp>
+/// req_pool_indices). A table in shared memory (SharedTable) is searched by warp_find_owner(); one in
+/// global memory by find_owner(), whose first reads every warp shares in L1 (a warp's 32 reads a
+/// level cost the copies of 4,096 requests up to 6%).
+template <bool Vec, bool SharedTable, class Batch, class Clamp>
 __device__ __forceinline__ void copy_units(const step_params<Batch, Clamp>& p, const request_totals* table,
                                            const int32_t* rows) {
   const int bs = p.batch.bs;
@@ -127,7 +137,7 @@ __device__ __forceinline__ void copy_units(const step_params<Batch, Clamp>& p, c
       total.units < warps ? warps - 1 - (int64_t(threadIdx.x >> 5) * gridDim.x + blockIdx.x) : thread >> 5;
 #pragma unroll 1
   for (int64_t u = warp; u < total.units; u += warps) {
-    const int b = find_owner(first_unit, bs, u);
+    const int b = SharedTable ? warp_find_owner(first_unit, bs, u) : find_owner(first_unit, bs, u);
     const request_totals at = table[b];
     const request_totals next = table[b + 1];
     page_unit unit;
@@ -534,7 +544,7 @@ __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clam
     return;
   }
   fill_vectors<Narrow>(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
-  if (p.shape.wants_pages()) copy_units<Vec>(p, table, rows);
+  if (p.shape.wants_pages()) copy_units<Vec, true>(p, table, rows);
 }
 
 /// The single launch of a step with page tables, or of one without that is not short (prefill).
@@ -607,7 +617,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm)
     table_fill_kernel(step_params<Batch, Clamp> p, const request_totals* table) {
   if (blockIdx.x == 0 && threadIdx.x == 0) publish(p.out.status, totals_flags(table[p.batch.bs], p.shape.max_tokens));
   fill_vectors<true>(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
-  if (p.shape.wants_pages()) copy_units<Vec>(p, table, nullptr);
+  if (p.shape.wants_pages()) copy_units<Vec, false>(p, table, nullptr);
 }
 
 }  // namespace detail

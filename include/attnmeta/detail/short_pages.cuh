@@ -103,7 +103,7 @@ __device__ __forceinline__ bool copy_short_units(const Batch& batch, const step_
   const page_divisor pd{int(shape.page_size), shape.page_shift};
 #pragma unroll 1
   for (int64_t u = warp; u < units; u += warps) {
-    const int b = find_owner(first_unit, bs, u);
+    const int b = warp_find_owner(first_unit, bs, u);
     page_unit unit;
     unit.row0 = first_row[b];
     const int64_t next = first_row[b + 1];
