@@ -8,6 +8,9 @@
 //
 //   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
+// Environment: ATTNMETA_BENCH_WIDTH sets W, ATTNMETA_BENCH_KPOOL the clamp's pool granule (the
+// pooled clamp past 1).
+//
 // Prints a markdown table last; --json writes one object per case (JSON lines).
 #include <attnmeta/attnmeta.cuh>
 
@@ -33,6 +36,7 @@
 namespace {
 
 int W = 163840;  // page_table width: DeepSeek-V3.2's context (ATTNMETA_BENCH_WIDTH overrides it)
+int kpool = 1;   // the clamp's pool granule: 1 is min(x, topk), more the pooled clamp (ATTNMETA_BENCH_KPOOL)
 constexpr int page_size = 64;
 constexpr int max_bs = 4096;
 constexpr int max_draft_tokens = max_bs * 4;
@@ -207,6 +211,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
   }
   if (const char* w = std::getenv("ATTNMETA_BENCH_WIDTH")) W = std::atoi(w);
+  if (const char* k = std::getenv("ATTNMETA_BENCH_KPOOL")) kpool = std::max(1, std::atoi(k));
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::printf("no CUDA device: nothing to benchmark\n");
@@ -325,6 +330,7 @@ int main(int argc, char** argv) {
     const attnmeta::capacity cap{c.bs, max_tokens, c.pages ? W : 0};
     attnmeta::options opt;  // topk 2048
     opt.page_size = page_size;
+    opt.kpool = kpool;
     attnmeta::metadata_outputs out;
     out.cache_seqlens = d.cache_seqlens, out.cu_seqlens_k = d.cu_k, out.cu_seqlens_q = d.cu_q;
     out.token_to_request = d.t2r, out.seqlens_expanded = d.expanded, out.topk_seqlens = d.topk;
