@@ -49,8 +49,10 @@ TEST_CASE("every launcher captures in a CUDA graph (global mode) and replays wit
       for (int it = 0; it < 4; ++it) {
         shape_limits lim;
         lim.max_seq = 400;
-        // it 2: page tables past 32 requests (short_pages_kernel for the short modes)
-        step_case c = random_case(rng, lim, m, it == 0 ? 1 : (it == 2 ? 33 : 1) + int(rng() % 60));
+        // it 2: page tables past 32 requests (short_pages_kernel for the short modes); it 3: 33 to
+        // 128 requests without (vectors_kernel for the short modes)
+        step_case c =
+            random_case(rng, lim, m, it == 0 ? 1 : (it >= 2 ? 33 : 1) + int(rng() % (it == 3 ? 96 : 60)));
         if (it % 2 == 0) use_dense_pages(c, rng, true, it == 2, 512, 64, c.s.bs + 3);  // with page tables
         c.cap.max_tokens = c.s.bs * (m == mode::extend ? 40 : 4);  // room for any new lengths
         INFO(name(m) << " " << c.describe());
