@@ -84,7 +84,8 @@ __device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p,
     // A warp takes 32 consecutive tokens at a time (thread - lane is its first: the callers' thread
     // ranges start and step at multiples of 32) and finds the owner of its first token. When its
     // last token lies in the same request, as in most warps of a prefill, that is every lane's;
-    // else the warp finds the last token's owner and each lane searches the requests between.
+    // else (draft extend past the short paths) the warp finds the last token's owner and each lane
+    // searches only the requests between.
     const int lane = int(threadIdx.x & 31);
 #pragma unroll 1
     for (int64_t base = thread - lane; base < p.shape.max_tokens; base += threads) {
@@ -95,7 +96,11 @@ __device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p,
         b = warp_find_owner(starts, bs, base);
         if (last >= table[b + 1].tokens) {
           const field_view<request_totals, &request_totals::tokens> from{table + b};
-          const int span = 1 + warp_find_owner(from, bs - b, last);  // requests b .. b + span - 1
+          // Requests b .. b + span - 1 hold the warp's tokens: at most 32 unless some are empty, so
+          // one ballot over the next 32 first tokens, and the whole search only past them.
+          const bool le = b + lane + 1 < bs && from[lane + 1] <= last;
+          const int next = __popc(__ballot_sync(0xffffffffu, le));
+          const int span = 1 + (next < 32 ? next : warp_find_owner(from, bs - b, last));
           if (t < n) b += find_owner(from, span, t);
         }
       }
