@@ -29,8 +29,10 @@ ATTNMETA_HD int find_owner(const Offsets& offsets, int n, int64_t t) {
 #ifdef __CUDACC__
 /// find_owner() of a token t that all 32 lanes of a warp pass alike: a 32-way search, each level
 /// one read a lane and a ballot, ceil(log32(n)) levels (two up to 1024 requests) where find_owner()
-/// takes log2(n) dependent reads. Every lane of the warp calls it. Its reads are 32 lanes apart
-/// where find_owner()'s are one: for offsets in shared memory, or when few searches share them.
+/// takes log2(n) dependent reads. Every lane of the warp calls it. A level reads 32 entries spread
+/// over the table where find_owner() reads one; where thousands of searches of a table in global
+/// memory sit beside a copy (the page units of large steps), find_owner()'s first levels, which
+/// stay in L1, cost the copy less.
 template <class Offsets>
 __device__ __forceinline__ int warp_find_owner(const Offsets& offsets, int n, int64_t t) {
   const int lane = static_cast<int>(threadIdx.x & 31);
