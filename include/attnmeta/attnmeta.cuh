@@ -11,7 +11,7 @@
 #include "config.hpp"
 #include "device_offsets.cuh"  // device-wide prefix-sum offsets (cub::DeviceScan)
 #include "host.hpp"            // attnmeta::host::compute_metadata, the CPU backend
-#include "lookup.hpp"          // find_owner, locate_token: which request owns token t
+#include "lookup.hpp"          // find_owner, locate_token, warp_find_owner: which request owns token t
 #include "metadata.cuh"        // compute_metadata, decode, target_verify, draft_extend, extend
 #include "request.hpp"         // per-request totals and per-token values
 #include "status.hpp"          // status bits, last_error_message
