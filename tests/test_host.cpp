@@ -35,6 +35,26 @@ TEST_CASE("clamp policies: prefix_sum equals the plain loop", "[blocks]") {
   for (int64_t x : {0, 1, 2047, 2048, 2049, 100000}) REQUIRE(one(x) == std::min<int64_t>(x, 2048));
   // large n stays exact in int64
   REQUIRE(attnmeta::topk_clamp{2048}.prefix_sum(int64_t(1) << 31) == 2048 * 2047 / 2 + ((int64_t(1) << 31) - 2048) * 2048);
+  // The pooled clamp over the lengths a kernel passes it (up to 2^31 + 1: kv' saturates at
+  // INT32_MAX, prefix sums take one more), its int arguments up to INT32_MAX, on both sides of 2^31
+  // (below it the clamp divides in 32 bits), against the sum as a difference of two sums of
+  // x mod kpool.
+  const auto mod_sum = [](int64_t n, int64_t k) { return (n / k) * (k * (k - 1) / 2) + (n % k) * (n % k - 1) / 2; };
+  for (int it = 0; it < 3000; ++it) {
+    const int64_t topk = std::uniform_int_distribution<int64_t>(1, it % 3 ? 5000 : INT32_MAX)(rng);
+    const int64_t kpool = std::uniform_int_distribution<int64_t>(1, it % 5 ? 300 : INT32_MAX)(rng);
+    const attnmeta::pooled_topk_clamp pooled{topk, kpool};
+    const int64_t x0 = (topk / kpool + 1) * kpool;
+    const int64_t around = it % 2 ? x0 : (int64_t(1) << 31);
+    for (int64_t n : {around - 1, around, around + 1, std::uniform_int_distribution<int64_t>(0, (int64_t(1) << 31) + 1)(rng)}) {
+      if (n < 0 || n > (int64_t(1) << 31) + 1) continue;
+      const int64_t want = n <= x0 ? n * (n - 1) / 2
+                                   : x0 * (x0 - 1) / 2 + (n - x0) * topk + mod_sum(n, kpool) - mod_sum(x0, kpool);
+      INFO("topk " << topk << " kpool " << kpool << " n " << n);
+      REQUIRE(pooled.prefix_sum(n) == want);
+      REQUIRE(pooled(n) == std::min(n / kpool * kpool, topk) + n % kpool);
+    }
+  }
 }
 
 TEST_CASE("find_owner and locate_token against a linear scan, empty requests included", "[blocks]") {

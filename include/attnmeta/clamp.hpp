@@ -5,7 +5,7 @@
 //   int64_t prefix_sum(int64_t n) const;   // sum of operator()(x) for x in [0, n), n >= 0, in O(1)
 // with operator()(0) == 0. prefix_sum is what lets every token's cu_topk_seqlens entry be computed
 // on its own, without a scan over tokens: write it in closed form for your own policy, and check it
-// against the plain loop (tests/test_blocks.cpp does so for these two).
+// against the plain loop (tests/test_host.cpp does so for these two).
 #pragma once
 
 #include "config.hpp"
@@ -36,18 +36,22 @@ struct pooled_topk_clamp {
     const int64_t pooled = (x / kpool) * kpool;
     return (pooled < topk ? pooled : topk) + x % kpool;
   }
-
+  /// One division (two with topk / kpool, the same for every call, which a loop computes once).
   ATTNMETA_HD int64_t prefix_sum(int64_t n) const {
-    const int64_t x0 = (topk / kpool + 1) * kpool;
+    const int64_t pools = topk / kpool + 1;  // X0 = pools * kpool
+    const int64_t x0 = pools * kpool;
     if (n <= x0) return n * (n - 1) / 2;
-    return x0 * (x0 - 1) / 2 + (n - x0) * topk + (mod_sum(n) - mod_sum(x0));
+    // Past X0 every x adds topk + x mod kpool: whole pools of kpool (kpool - 1) / 2, then the rest.
+    const int64_t q = quotient(n);
+    const int64_t r = n - q * kpool;
+    return x0 * (x0 - 1) / 2 + (n - x0) * topk + (q - pools) * (kpool * (kpool - 1) / 2) + r * (r - 1) / 2;
   }
 
  private:
-  // sum of x mod kpool for x in [0, n)
-  ATTNMETA_HD int64_t mod_sum(int64_t n) const {
-    const int64_t r = n % kpool;
-    return (n / kpool) * (kpool * (kpool - 1) / 2) + r * (r - 1) / 2;
+  // x / kpool for x >= 0, in 32 bits when both fit (a 64-bit division costs several times more).
+  ATTNMETA_HD int64_t quotient(int64_t x) const {
+    if (((x | kpool) >> 31) == 0) return static_cast<int64_t>(static_cast<uint32_t>(x) / static_cast<uint32_t>(kpool));
+    return x / kpool;
   }
 };
 
