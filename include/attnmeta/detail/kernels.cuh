@@ -49,9 +49,9 @@ __device__ __forceinline__ bool wants_tokens(const metadata_outputs& out) {
 
 /// Per-request and per-token outputs (tail included), threads [thread, thread + threads) of the
 /// caller's choosing taking them in turn, whole warps (thread - lane and threads multiples of 32,
-/// every lane calling). `table` holds the exclusive prefixes at 0..bs. With
-/// Narrow, a step whose sums fit int32 takes its tokens' values in int32 (the kernels of short
-/// steps, which come here only when a step is not short, leave that code out).
+/// every lane calling). `table` holds the exclusive prefixes at 0..bs. With Narrow, a step whose
+/// sums fit int32 takes its tokens' values in int32 (the kernels of short steps, which come here
+/// only when a step is not short, leave that code out).
 template <bool Narrow, class Batch, class Clamp>
 __device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p, const request_totals* table,
                                              int64_t thread, int64_t threads) {
