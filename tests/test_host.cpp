@@ -35,6 +35,19 @@ TEST_CASE("clamp policies: prefix_sum equals the plain loop", "[blocks]") {
   for (int64_t x : {0, 1, 2047, 2048, 2049, 100000}) REQUIRE(one(x) == std::min<int64_t>(x, 2048));
   // large n stays exact in int64
   REQUIRE(attnmeta::topk_clamp{2048}.prefix_sum(int64_t(1) << 31) == 2048 * 2047 / 2 + ((int64_t(1) << 31) - 2048) * 2048);
+  // The plain clamp (branch-free, unsigned) over the lengths a kernel passes it, topk up to
+  // INT32_MAX, on both sides of topk and of 2^31, against the sum split at topk.
+  for (int it = 0; it < 3000; ++it) {
+    const int64_t topk = std::uniform_int_distribution<int64_t>(1, it % 2 ? 5000 : INT32_MAX)(rng);
+    const attnmeta::topk_clamp plain{topk};
+    for (int64_t n : {int64_t(0), int64_t(1), topk - 1, topk, topk + 1, (int64_t(1) << 31) + 1,
+                      std::uniform_int_distribution<int64_t>(0, (int64_t(1) << 31) + 1)(rng)}) {
+      if (n < 0) continue;
+      const int64_t want = n <= topk ? n * (n - 1) / 2 : topk * (topk - 1) / 2 + (n - topk) * topk;
+      INFO("topk " << topk << " n " << n);
+      REQUIRE(plain.prefix_sum(n) == want);
+    }
+  }
   // The pooled clamp over the lengths a kernel passes it (up to 2^31 + 1: kv' saturates at
   // INT32_MAX, prefix sums take one more), its int arguments up to INT32_MAX, on both sides of 2^31
   // (below it the clamp divides in 32 bits), against the sum as a difference of two sums of

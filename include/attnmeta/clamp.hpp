@@ -19,9 +19,11 @@ struct topk_clamp {
 
   ATTNMETA_HD int64_t operator()(int64_t x) const { return x < topk ? x : topk; }
 
+  /// Without a branch (lanes of a warp on both sides of topk would take both): m = min(n, topk)
+  /// contributes m (m - 1) / 2, each x past it topk; unsigned, so the halving is a shift.
   ATTNMETA_HD int64_t prefix_sum(int64_t n) const {
-    if (n <= topk) return n * (n - 1) / 2;
-    return topk * (topk - 1) / 2 + (n - topk) * topk;
+    const uint64_t m = static_cast<uint64_t>(n < topk ? n : topk);
+    return static_cast<int64_t>(m * (m - 1) / 2 + (static_cast<uint64_t>(n) - m) * static_cast<uint64_t>(topk));
   }
 };
 
