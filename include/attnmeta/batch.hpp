@@ -12,6 +12,7 @@ namespace attnmeta {
 /// engine's tensor slice is. A bare pointer converts to stride 1. Element i is data[i * stride].
 template <class T>
 struct strided {
+  using value_type = T;
   const T* data = nullptr;
   int64_t stride = 1;
 

@@ -63,17 +63,34 @@ struct request_lengths {
 };
 template <class Batch>
 ATTNMETA_HD request_lengths lengths_of(const Batch& batch, int b, uint32_t& flags) {
-  int64_t seq = batch.seq_lens[b];
-  int64_t q = batch.q_per_request ? batch.extend_lens[b] : static_cast<int64_t>(batch.q_constant);
-  if (seq < 0 || q < 0) flags |= status_negative_length;
-  seq = seq < 0 ? 0 : (seq > int32_max ? int32_max + 1 : seq);  // keeps seq + kv_extra inside int64
-  q = q < 0 ? 0 : q;
-  int64_t kv = seq + batch.kv_extra;
-  if (q > int32_max || kv > int32_max) flags |= status_int32_overflow;
-  q = q > int32_max ? int32_max : q;
-  kv = kv > int32_max ? int32_max : kv;
-  if (q > kv) flags |= status_query_longer_than_kv;
-  return {q, kv};
+  if constexpr (std::is_same<typename decltype(batch.seq_lens)::value_type, int32_t>::value &&
+                std::is_same<typename decltype(batch.extend_lens)::value_type, int32_t>::value) {
+    // int32 inputs: the same in 32 bits (half the instructions on every path's first steps)
+    const int32_t seq = static_cast<int32_t>(batch.seq_lens[b]);
+    const int32_t q = batch.q_per_request ? static_cast<int32_t>(batch.extend_lens[b]) : batch.q_constant;
+    if ((seq | q) < 0) flags |= status_negative_length;
+    const uint32_t q0 = q < 0 ? 0u : static_cast<uint32_t>(q);
+    // kv_extra >= 0: the sum of two values below 2^31 does not wrap
+    uint32_t kv = (seq < 0 ? 0u : static_cast<uint32_t>(seq)) + static_cast<uint32_t>(batch.kv_extra);
+    if (kv > static_cast<uint32_t>(int32_max)) {
+      flags |= status_int32_overflow;
+      kv = static_cast<uint32_t>(int32_max);
+    }
+    if (q0 > kv) flags |= status_query_longer_than_kv;
+    return {static_cast<int64_t>(q0), static_cast<int64_t>(kv)};
+  } else {
+    int64_t seq = batch.seq_lens[b];
+    int64_t q = batch.q_per_request ? batch.extend_lens[b] : static_cast<int64_t>(batch.q_constant);
+    if (seq < 0 || q < 0) flags |= status_negative_length;
+    seq = seq < 0 ? 0 : (seq > int32_max ? int32_max + 1 : seq);  // keeps seq + kv_extra inside int64
+    q = q < 0 ? 0 : q;
+    int64_t kv = seq + batch.kv_extra;
+    if (q > int32_max || kv > int32_max) flags |= status_int32_overflow;
+    q = q > int32_max ? int32_max : q;
+    kv = kv > int32_max ? int32_max : kv;
+    if (q > kv) flags |= status_query_longer_than_kv;
+    return {q, kv};
+  }
 }
 
 /// The req_to_token row that pool index `index` names, or -1 when it is out of range (status bit).
