@@ -63,9 +63,11 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     else if (p.shape.wants_pages())
       single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
     else if (bs <= lane_batch_max_bs && short_step)
-      lane_batch_kernel<true><<<grid, block_threads, 0, stream>>>(p);
+      lane_batch_kernel<true, 1><<<grid, block_threads, 0, stream>>>(p);
     else if (bs <= lane_batch_max_bs)
-      lane_batch_kernel<false><<<grid, block_threads, 0, stream>>>(p);
+      lane_batch_kernel<false, 1><<<grid, block_threads, 0, stream>>>(p);
+    else if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
+      lane_batch_kernel<false, lane_batch_max_requests><<<grid, block_threads, 0, stream>>>(p);
     else if (short_block)
       vectors_kernel<<<grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm), block_threads, smem,
                        stream>>>(p);

@@ -103,18 +103,25 @@ ATTNMETA_HD int64_t page_row(const Batch& batch, int64_t index, uint32_t& flags)
   return index;
 }
 
-/// What a request of lengths `len` adds to the step, page units aside (0). O(1).
+/// What a request of lengths `len` adds to the step, page units aside (0), given `below`, the
+/// clamp's prefix sum below its token 0's length max(kv' - q + 1, 0). O(1).
 template <class Clamp>
-ATTNMETA_HD request_totals totals_of(const request_lengths& len, const Clamp& clamp) {
+ATTNMETA_HD request_totals totals_of(const request_lengths& len, int64_t below, const Clamp& clamp) {
   request_totals r;
   r.tokens = len.q;
   r.kv = len.kv;
   // sum over j in [0, q) of clamp(max(kv - q + 1 + j, 0))
-  const int64_t first = len.kv - len.q + 1;
-  r.topk = clamp.prefix_sum(len.kv + 1) - clamp.prefix_sum(first > 0 ? first : 0);
+  r.topk = clamp.prefix_sum(len.kv + 1) - below;
   constexpr int64_t topk_cap = int64_t(1) << 32;  // already past int32; keeps bs * cap inside int64
   r.topk = r.topk > topk_cap ? topk_cap : r.topk;
   return r;
+}
+
+/// The same, working out `below`. O(1): two prefix sums.
+template <class Clamp>
+ATTNMETA_HD request_totals totals_of(const request_lengths& len, const Clamp& clamp) {
+  const int64_t first = len.kv - len.q + 1;
+  return totals_of(len, clamp.prefix_sum(first > 0 ? first : 0), clamp);
 }
 
 /// The req_to_token row of a request of lengths `len` and pool index `pool_index`, or -1 when it
@@ -170,18 +177,59 @@ struct token_values {
   int32_t key_end;
 };
 
+/// What every token of a request needs once the request is placed, computed once per request:
+/// its first token (cu_seqlens_q[b]), key_start (cu_seqlens_k[b]), seqlens_expanded of its token 0
+/// before max(., 0) (kv'_b - q_b + 1), and cu_topk_seqlens before its first token less the clamp's
+/// prefix sum below that length, so that token j's entry is
+/// topk_base + prefix_sum(max(first_len + j + 1, 0)). T = int64_t, or int32_t for a step whose
+/// sums fit int32 (narrow_totals()), where topk_base is kept modulo 2^32 and the sum undoes it.
+template <class T>
+struct token_base {
+  T first_token;
+  T kv0;
+  T first_len;
+  T topk_base;
+};
+
+/// Request b's token_base from its exclusive prefixes at b and b + 1. O(1): one prefix sum.
+template <class Clamp>
+ATTNMETA_HD token_base<int64_t> token_base_of(const request_totals& at, const request_totals& next,
+                                              const Clamp& clamp) {
+  const int64_t first = (next.kv - at.kv) - (next.tokens - at.tokens) + 1;
+  return {at.tokens, at.kv, first, at.topk - clamp.prefix_sum(first > 0 ? first : 0)};
+}
+
+/// The same in int32, for a step whose sums fit int32 (narrow_totals()): topk_base modulo 2^32.
+ATTNMETA_HD token_base<int32_t> narrow_base(const token_base<int64_t>& r) {
+  return {static_cast<int32_t>(r.first_token), static_cast<int32_t>(r.kv0), static_cast<int32_t>(r.first_len),
+          static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(r.topk_base)))};
+}
+
+/// The values of token j of request b from the request's token_base. O(1): one prefix sum.
+template <class Clamp>
+ATTNMETA_HD token_values token_values_from(const token_base<int64_t>& r, int b, int64_t j, const Clamp& clamp) {
+  const int64_t len = r.first_len + j > 0 ? r.first_len + j : 0;
+  const int64_t through = r.first_len + j + 1 > 0 ? r.first_len + j + 1 : 0;
+  return {b, saturate_int32(len), saturate_int32(clamp(len)), saturate_int32(r.topk_base + clamp.prefix_sum(through)),
+          saturate_int32(r.kv0), saturate_int32(r.kv0 + len)};
+}
+
+/// The same in int32 for a step whose sums fit int32: nothing to saturate, cu_topk_seqlens by
+/// unsigned arithmetic modulo 2^32 (its value fits, so the wrapped sum is exact).
+template <class Clamp>
+ATTNMETA_HD token_values token_values_from(const token_base<int32_t>& r, int b, int32_t j, const Clamp& clamp) {
+  const int32_t len = r.first_len + j > 0 ? r.first_len + j : 0;  // first_len + j <= kv'_b: no overflow
+  const int64_t through = int64_t(r.first_len) + j + 1;          // up to kv'_b + 1
+  const uint32_t cu = static_cast<uint32_t>(r.topk_base) +
+                      static_cast<uint32_t>(static_cast<uint64_t>(clamp.prefix_sum(through > 0 ? through : 0)));
+  return {b, len, static_cast<int32_t>(clamp(len)), static_cast<int32_t>(cu), r.kv0, r.kv0 + len};
+}
+
 /// The values of token j of request b, from the exclusive prefix at b and at b + 1. O(1).
 template <class Clamp>
 ATTNMETA_HD token_values token_values_at(const request_totals& at, const request_totals& next, int b, int64_t j,
                                          const Clamp& clamp) {
-  const int64_t q = next.tokens - at.tokens;
-  const int64_t kv = next.kv - at.kv;
-  const int64_t first = kv - q + 1;  // seqlens_expanded of j = 0, before max(., 0)
-  const int64_t len = first + j > 0 ? first + j : 0;
-  const int64_t through = first + j + 1 > 0 ? first + j + 1 : 0;
-  const int64_t cu = at.topk + clamp.prefix_sum(through) - clamp.prefix_sum(first > 0 ? first : 0);
-  return {b, saturate_int32(len), saturate_int32(clamp(len)), saturate_int32(cu), saturate_int32(at.kv),
-          saturate_int32(at.kv + len)};
+  return token_values_from(token_base_of(at, next, clamp), b, j, clamp);
 }
 
 /// Whether every per-token value of a step with these totals fits int32 unsaturated: token, kv'
@@ -189,18 +237,11 @@ ATTNMETA_HD token_values token_values_at(const request_totals& at, const request
 ATTNMETA_HD bool narrow_totals(const request_totals& total) {
   return total.tokens <= int32_max && total.kv <= int32_max && total.topk <= int32_max;
 }
-/// token_values_at() of a step whose totals are narrow_totals(): the same values in int32 (but the
-/// clamp's prefix sums), nothing to saturate. O(1).
+/// token_values_at() of a step whose totals are narrow_totals(), in int32. O(1).
 template <class Clamp>
 ATTNMETA_HD token_values token_values_narrow(const request_totals& at, const request_totals& next, int b, int32_t j,
                                              const Clamp& clamp) {
-  const int32_t kv0 = static_cast<int32_t>(at.kv);
-  const int32_t first = static_cast<int32_t>(next.kv) - kv0 - static_cast<int32_t>(next.tokens - at.tokens) + 1;
-  const int32_t len = first + j > 0 ? first + j : 0;  // first + j <= kv'_b: no overflow
-  const int64_t through = int64_t(first) + j + 1;     // up to kv'_b + 1
-  const int32_t cu = static_cast<int32_t>(at.topk + clamp.prefix_sum(through > 0 ? through : 0) -
-                                          clamp.prefix_sum(first > 0 ? first : 0));
-  return {b, len, static_cast<int32_t>(clamp(len)), cu, kv0, kv0 + len};
+  return token_values_from(narrow_base(token_base_of(at, next, clamp)), b, j, clamp);
 }
 /// The values a token t in [N, max_tokens) gets, so a fixed-shape consumer can run over the tail.
 ATTNMETA_HD token_values tail_token_values(const request_totals& total) {

@@ -1,7 +1,8 @@
 // attnmeta/detail/kernels.cuh: the kernels behind the launchers in attnmeta/metadata.cuh.
 //
-// Steps without page tables: up to 32 requests take lane_batch_kernel, where every warp holds the
-// batch's prefixes in its registers; larger short batches (short_batch.cuh) take vectors_kernel,
+// Steps without page tables: up to 32 requests (64 when not short) take lane_batch_kernel, where
+// every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
+// take vectors_kernel,
 // one block scan in every block. The others end in fill_vectors() and copy_units(), which the
 // blocks run over a table of per-request prefixes (request_totals at 0..bs): in shared memory for
 // the single launch, where each block scans the batch itself; in the workspace for the device-scan
@@ -293,16 +294,13 @@ __device__ __forceinline__ void publish(uint32_t* status, uint32_t flags) {
   if (status && flags) atomicOr(status, flags);
 }
 
-/// Warp 0's share of a batch held one request a lane: request `lane`'s outputs from its exclusive
-/// prefix `at` and the next one, entry bs and cu_topk_seqlens[0] from the totals, and the status
-/// bits of every lane with the totals' own. Every lane of the warp calls it.
-__device__ __forceinline__ void store_lane_requests(const metadata_outputs& out, int bs, const request_totals& at,
-                                                    const request_totals& next, const request_totals& total,
-                                                    uint32_t flags, int64_t max_tokens) {
-  const int lane = int(threadIdx.x & 31);
-  if (lane < bs) store_request(out, lane, bs, at, next);
+/// Warp 0's share of a batch held one request a lane, past the per-request entries: entry bs and
+/// cu_topk_seqlens[0] from the totals, and the status bits of every lane with the totals' own.
+/// Every lane of the warp calls it.
+__device__ __forceinline__ void store_lane_totals(const metadata_outputs& out, int bs, const request_totals& total,
+                                                  uint32_t flags, int64_t max_tokens) {
   flags = __reduce_or_sync(0xffffffffu, flags);
-  if (lane == 0) {
+  if ((threadIdx.x & 31) == 0) {
     store_request(out, bs, bs, total, total);
     if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
     publish(out.status, flags | totals_flags(total, max_tokens));
@@ -338,15 +336,17 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
                    warps);
 }
 
-/// The whole step of a batch of at most lane_batch_max_bs requests with no page table, with no
-/// shared memory and no barrier: every warp reads and scans the batch in its registers
-/// (lane_batch.cuh). With TryShort, a small short batch (short_batch.cuh) takes short_lane_step();
-/// any other batch scans in int64 (in int32 when its lanes' totals are small and not TryShort),
-/// warp 0 writes the per-request outputs and the status, and every warp takes 32 tokens at a time,
-/// finding their requests by two ballots, or binary lifting where they cross requests (in int32
-/// when the step's sums fit).
-template <bool TryShort, class Batch, class Clamp>
+/// The whole step of a batch of at most R * lane_batch_max_bs requests with no page table, with
+/// no shared memory and no barrier: every warp reads and scans the batch in its registers
+/// (lane_batch.cuh), lane L holding requests R * L .. R * L + R - 1. With TryShort (R = 1), a small
+/// short batch (short_batch.cuh) takes short_lane_step(); any other batch scans in int64 (in int32
+/// when its lanes' totals are small and not TryShort), warp 0 writes the per-request outputs and
+/// the status, and every warp takes 32 tokens at a time, finding their request by a ballot a
+/// register for the first and the last, by binary lifting only where they differ; each request's
+/// token_base is worked out once, in its lane (in int32 when the step's sums fit).
+template <bool TryShort, int R, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(step_params<Batch, Clamp> p) {
+  static_assert(!TryShort || R == 1, "the short path holds one request a lane");
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
   const int64_t warp = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
@@ -360,44 +360,65 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_k
     }
   }
   uint32_t flags = 0;
-  const request_lengths len = lane < bs ? lengths_of(p.batch, lane, flags) : request_lengths{0, 0};
-  lane_request l = lane_request_of(len, flags, p.clamp);
-  const request_totals total = TryShort ? scan_lanes(l) : scan_lanes_small(l);
+  lane_request r[R];
+  request_totals own;
+#pragma unroll
+  for (int k = 0; k < R; ++k) {
+    const int b = R * lane + k;
+    r[k] = lane_request_of(b < bs ? lengths_of(p.batch, b, flags) : request_lengths{0, 0}, p.clamp);
+    own = own + r[k].own;
+  }
+  request_totals at;  // of the lane's first request
+  const request_totals total = TryShort ? scan_lanes(own, at) : scan_lanes_small(own, at);
   const metadata_outputs& out = p.out;
   const int64_t max_tokens = p.shape.max_tokens;
-  if (warp == 0)
-    store_lane_requests(out, bs, l.at, request_totals{l.next_tokens(), l.next_kv(), 0, 0}, total, l.flags, max_tokens);
+  token_base<int64_t> bases[R];
+#pragma unroll
+  for (int k = 0; k < R; ++k) {
+    const request_totals next = at + r[k].own;
+    if (warp == 0 && R * lane + k < bs) store_request(out, R * lane + k, bs, at, next);
+    bases[k] = token_base_of(r[k], at);
+    at = next;
+  }
+  if (warp == 0) store_lane_totals(out, bs, total, flags, max_tokens);
   if (!wants_tokens(out)) return;
   const int64_t n = total.tokens < max_tokens ? total.tokens : max_tokens;
-  // Every warp takes 32 tokens at a time, its lanes' prefixes shuffled as T: int32 with
-  // token_values_narrow() when the step's sums fit (not TryShort: a short step with a long length).
-  const auto tokens = [&](auto first, auto kv, auto topk, const auto& values) {
-    using T = decltype(first);
-    for (int64_t base = warp * 32; base < max_tokens; base += warps * 32) {
-      const int64_t t = base + lane;
-      // The owners of the warp's first and last live tokens by a ballot each (lanes past bs hold
-      // the total); binary lifting only when they differ. Past n (unused): any request.
-      const T last_live = T(base + 31 < n ? base + 31 : n - 1);
-      const int b_first = __popc(__ballot_sync(0xffffffffu, lane < bs && first <= T(base))) - 1;
-      const int b_last = __popc(__ballot_sync(0xffffffffu, lane < bs && first <= last_live)) - 1;
-      const int b = b_first == b_last ? b_first : lane_owner<T>(first, bs, T(t));
-      const request_totals at{from_lane(first, b), from_lane(kv, b), from_lane(topk, b), 0};
-      const request_totals next{at.tokens + from_lane(l.q, b), at.kv + from_lane(l.kv, b), 0, 0};
+  // Every warp takes 32 tokens at a time, the bases in T: int32 when the step's sums fit (not
+  // TryShort: a short step with a long length).
+  const auto tokens = [&](const auto (&base)[R]) {
+    using T = decltype(base[0].first_token);
+    for (int64_t from = warp * 32; from < max_tokens; from += warps * 32) {
+      const int64_t t = from + lane;
+      // The owners of the warp's first and last live tokens by a ballot a register (requests
+      // past bs hold the total); binary lifting only when they differ. Past n (unused): any request.
+      const T last_live = T(from + 31 < n ? from + 31 : n - 1);
+      int b_first = -1, b_last = -1;
+#pragma unroll
+      for (int k = 0; k < R; ++k) {
+        const bool real = R * lane + k < bs;
+        b_first += __popc(__ballot_sync(0xffffffffu, real && base[k].first_token <= T(from)));
+        b_last += __popc(__ballot_sync(0xffffffffu, real && base[k].first_token <= last_live));
+      }
+      const bool one = b_first == b_last;
+      T first[R];
+#pragma unroll
+      for (int k = 0; k < R; ++k) first[k] = base[k].first_token;
+      const int b = one ? (b_first > 0 ? b_first : 0) : lane_batch_owner<R, T>(first, bs, T(t));
+      const token_base<T> v = from_request<R, T>(base, b, one);
       if (t < n)
-        store_token(out, t, values(at, next, b, t - at.tokens));
+        store_token(out, t, token_values_from(v, b, T(t) - v.first_token, p.clamp));
       else if (t < max_tokens)
         store_token(out, t, tail_token_values(total));
     }
   };
-  if (!TryShort && narrow_totals(total))
-    tokens(int32_t(l.at.tokens), int32_t(l.at.kv), int32_t(l.at.topk),
-           [&](const request_totals& at, const request_totals& next, int b, int64_t j) {
-             return token_values_narrow(at, next, b, int32_t(j), p.clamp);
-           });
-  else
-    tokens(l.at.tokens, l.at.kv, l.at.topk, [&](const request_totals& at, const request_totals& next, int b, int64_t j) {
-      return token_values_at(at, next, b, j, p.clamp);
-    });
+  if (!TryShort && narrow_totals(total)) {
+    token_base<int32_t> narrow[R];
+#pragma unroll
+    for (int k = 0; k < R; ++k) narrow[k] = narrow_base(bases[k]);
+    tokens(narrow);
+  } else {
+    tokens(bases);
+  }
 }
 
 /// Block 0 of a static_units() step whose q is at most short_q_max: when the batch is small

@@ -1,10 +1,11 @@
 // attnmeta/detail/lane_batch.cuh: a batch of at most 32 requests held by one warp, request b in
-// lane b, with its prefixes scanned in registers.
+// lane b (or up to 64, two a lane: lane L holds requests 2L and 2L + 1), with its prefixes scanned
+// in registers.
 //
 // Small steps are latency-bound: every barrier, shared-memory round trip and instruction the SM has
-// not run before shows in the step's time. A warp that reads the whole batch itself (one read a
-// lane) and scans it with shuffles needs none of the first two, so every warp of a small step can
-// start its own share of the outputs at once, without waiting for another.
+// not run before shows in the step's time. A warp that reads the whole batch itself (one or two
+// reads a lane) and scans it with shuffles needs none of the first two, so every warp of a small
+// step can start its own share of the outputs at once, without waiting for another.
 #pragma once
 
 #include "../request.hpp"
@@ -13,21 +14,19 @@
 namespace attnmeta {
 namespace detail {
 
-/// Largest batch a warp holds.
+/// Largest batch a warp holds one request a lane; lane_batch_kernel() holds up to
+/// lane_batch_max_requests requests a lane where the batch is not short.
 constexpr int lane_batch_max_bs = 32;
+constexpr int lane_batch_max_requests = 2;
 
-/// Lane b's view of request b (b < bs), kept small: its own q_b and kv'_b (int32 after
-/// lengths_of()), its req_to_token row (-1: nothing to copy), the status bits its inputs raised,
-/// and `at`: lane_request_of() leaves the request's own totals there, scan_lanes() turns them into
-/// its exclusive prefix. Lanes b >= bs hold zeros, then the batch's totals.
+/// One request of a lane batch before the scan: its totals (units 0: a lane batch copies no
+/// pages), its q_b and kv'_b (int32 after lengths_of()), and the clamp's prefix sum below its
+/// token 0's length, which its token_base takes from its topk prefix. Past bs: zeros.
 struct lane_request {
-  request_totals at;
-  int32_t q;
-  int32_t kv;
-  int32_t row;
-  uint32_t flags;
-  __device__ __forceinline__ int64_t next_tokens() const { return at.tokens + q; }
-  __device__ __forceinline__ int64_t next_kv() const { return at.kv + kv; }
+  request_totals own;
+  int32_t q = 0;
+  int32_t kv = 0;
+  int64_t below = 0;
 };
 
 /// Lane `src`'s value of v (every lane of the warp calls it).
@@ -36,18 +35,22 @@ __device__ __forceinline__ T from_lane(T v, int src) {
   return __shfl_sync(0xffffffffu, v, src);
 }
 
-/// Lane `lane`'s lane_request of a batch without page tables, from its lengths (lengths_of()) and
-/// the status bits they raised; lanes past bs pass {0, 0} and no bits.
+/// The lane_request of a request of lengths `len` (lengths_of()); {0, 0} past bs. O(1): two
+/// prefix sums of the clamp.
 template <class Clamp>
-__device__ __forceinline__ lane_request lane_request_of(const request_lengths& len, uint32_t flags,
-                                                        const Clamp& clamp) {
-  lane_request l;
-  l.at = totals_of(len, clamp);
-  l.q = int32_t(len.q);
-  l.kv = int32_t(len.kv);
-  l.row = -1;
-  l.flags = flags;
-  return l;
+__device__ __forceinline__ lane_request lane_request_of(const request_lengths& len, const Clamp& clamp) {
+  lane_request r;
+  const int64_t first = len.kv - len.q + 1;
+  r.below = clamp.prefix_sum(first > 0 ? first : 0);
+  r.own = totals_of(len, r.below, clamp);
+  r.q = int32_t(len.q);
+  r.kv = int32_t(len.kv);
+  return r;
+}
+
+/// Its token_base, once the scan has given its exclusive prefix `at`.
+__device__ __forceinline__ token_base<int64_t> token_base_of(const lane_request& r, const request_totals& at) {
+  return {at.tokens, at.kv, int64_t(r.kv) - r.q + 1, at.topk - r.below};
 }
 
 /// Inclusive prefix of a short batch (short_batch.cuh) at a lane, and the batch's totals.
@@ -72,13 +75,13 @@ __device__ __forceinline__ short_lane_scan scan_short_lanes(const short_request&
   return {sum, {from_lane(sum.tokens, 31), from_lane(sum.kv, 31), from_lane(sum.topk, 31)}};
 }
 
-/// Scans the lanes' totals across the warp in T (five shuffle steps over tokens, kv and topk; units
-/// stay 0, a lane batch copies no pages) and returns the batch's totals. Every lane of the warp
-/// calls it.
+/// Scans the lanes' totals `own` across the warp in T (five shuffle steps over tokens, kv and topk;
+/// units stay 0): `at` gets the lane's exclusive prefix; returns the batch's totals. Every lane of
+/// the warp calls it.
 template <class T>
-__device__ __forceinline__ request_totals scan_lanes_as(lane_request& l) {
+__device__ __forceinline__ request_totals scan_lanes_as(const request_totals& own, request_totals& at) {
   const int lane = int(threadIdx.x & 31);
-  const T tokens = T(l.at.tokens), kv = T(l.at.kv), topk = T(l.at.topk);
+  const T tokens = T(own.tokens), kv = T(own.kv), topk = T(own.topk);
   T sum_tokens = tokens, sum_kv = kv, sum_topk = topk;
 #pragma unroll
   for (int d = 1; d < 32; d <<= 1) {
@@ -87,20 +90,22 @@ __device__ __forceinline__ request_totals scan_lanes_as(lane_request& l) {
     const T up_topk = __shfl_up_sync(0xffffffffu, sum_topk, d);
     if (lane >= d) sum_tokens += up_tokens, sum_kv += up_kv, sum_topk += up_topk;
   }
-  l.at = {sum_tokens - tokens, sum_kv - kv, sum_topk - topk, 0};
+  at = {sum_tokens - tokens, sum_kv - kv, sum_topk - topk, 0};
   return {from_lane(sum_tokens, 31), from_lane(sum_kv, 31), from_lane(sum_topk, 31), 0};
 }
 
 /// The lanes' scan in int64.
-__device__ __forceinline__ request_totals scan_lanes(lane_request& l) { return scan_lanes_as<int64_t>(l); }
+__device__ __forceinline__ request_totals scan_lanes(const request_totals& own, request_totals& at) {
+  return scan_lanes_as<int64_t>(own, at);
+}
 
 /// The same in 32 bits when every lane's totals are below 2^26, so that 32 of them sum below 2^31
 /// (a request of 8192 tokens with topk 2048 sums below 2^25): fifteen 32-bit shuffles and adds
 /// instead of fifteen of 64 bits; otherwise in int64. Every lane calls it.
-__device__ __forceinline__ request_totals scan_lanes_small(lane_request& l) {
+__device__ __forceinline__ request_totals scan_lanes_small(const request_totals& own, request_totals& at) {
   constexpr uint64_t small = uint64_t(1) << 26;
-  const bool fits = __all_sync(0xffffffffu, (uint64_t(l.at.tokens) | uint64_t(l.at.kv) | uint64_t(l.at.topk)) < small);
-  return fits ? scan_lanes_as<int32_t>(l) : scan_lanes_as<int64_t>(l);
+  const bool fits = __all_sync(0xffffffffu, (uint64_t(own.tokens) | uint64_t(own.kv) | uint64_t(own.topk)) < small);
+  return fits ? scan_lanes_as<int32_t>(own, at) : scan_lanes_as<int64_t>(own, at);
 }
 
 /// The request that owns token t (lane's own t, t < the total), given each lane's first token
@@ -113,6 +118,48 @@ __device__ __forceinline__ int lane_owner(T first, int bs, T t) {
   for (int step = 16; step > 0; step >>= 1) {
     const T start = from_lane(first, (b + step) & 31);
     if (b + step < bs && start <= t) b += step;
+  }
+  return b;
+}
+
+/// Request b's token_base, from lane b / R's k-th (k = b % R) of `bases`, R a lane, in T. With
+/// `uniform` (b the same in every lane) the lane's register is picked before one shuffle a field;
+/// else every register is shuffled and each lane picks its own. Every lane calls it.
+template <int R, class T>
+__device__ __forceinline__ token_base<T> from_request(const token_base<T> (&bases)[R], int b, bool uniform) {
+  const int src = b / R, k = b % R;
+  const auto shuffled = [src](const token_base<T>& v) {
+    return token_base<T>{from_lane(v.first_token, src), from_lane(v.kv0, src), from_lane(v.first_len, src),
+                         from_lane(v.topk_base, src)};
+  };
+  if (uniform || R == 1) {
+    token_base<T> v = bases[0];
+#pragma unroll
+    for (int i = 1; i < R; ++i)
+      if (k == i) v = bases[i];
+    return shuffled(v);
+  }
+  token_base<T> v = shuffled(bases[0]);
+#pragma unroll
+  for (int i = 1; i < R; ++i) {
+    const token_base<T> w = shuffled(bases[i]);
+    if (k == i) v = w;
+  }
+  return v;
+}
+
+/// The owner of token t (lane's own t, t < the total) in a batch of bs requests held R a lane,
+/// request R * L + k in lane L's k-th register, given each request's first token `first`: the
+/// last request whose first token is <= t. lane_owner() over the lanes' first requests, then one
+/// shuffle for each further request of the lane found. Every lane calls it.
+template <int R, class T>
+__device__ __forceinline__ int lane_batch_owner(const T (&first)[R], int bs, T t) {
+  const int l = lane_owner<T>(first[0], (bs + R - 1) / R, t);
+  int b = R * l;
+#pragma unroll
+  for (int i = 1; i < R; ++i) {
+    const T f = from_lane(first[i], l);
+    if (R * l + i < bs && f <= t) b = R * l + i;
   }
   return b;
 }
