@@ -47,7 +47,9 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // The kernels check it on the device either way; this spares a prefill the check. Past 256
     // requests a thread of vectors_kernel holds up to 4 consecutive requests, which pays for one
     // token a request (decode) and for four in 16-byte stores (constant q of 4, aligned outputs:
-    // target verify at bs 1024 5.21 -> 4.72 us a call in a graph of 10), not otherwise.
+    // target verify at bs 1024 5.21 -> 4.72 us a call in a graph of 10); per-request q takes
+    // its tokens from a table in shared memory there (vectors_kernel<true>: draft extend at bs
+    // 1024 5.34 -> 3.91 us), and other constant q the general path.
     const bool short_step = p.batch.q_per_request
                                 ? int64_t(cap.max_tokens) <= int64_t(short_q_max) * cap.max_bs
                                 : p.batch.q_constant <= short_q_max;
@@ -69,8 +71,11 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     else if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
       lane_batch_kernel<false, lane_batch_max_requests><<<grid, block_threads, 0, stream>>>(p);
     else if (short_block)
-      vectors_kernel<<<grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm), block_threads, smem,
-                       stream>>>(p);
+      vectors_kernel<false><<<grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm), block_threads, smem,
+                              stream>>>(p);
+    else if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
+      vectors_kernel<true><<<grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm), block_threads, smem,
+                             stream>>>(p);
     else
       single_launch_kernel<false><<<grid, block_threads, smem, stream>>>(p);
     return cudaGetLastError();

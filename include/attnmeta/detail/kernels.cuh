@@ -48,6 +48,60 @@ __device__ __forceinline__ bool wants_tokens(const metadata_outputs& out) {
          out.key_end;
 }
 
+/// offsets[first + i]: a view of indexable offsets from entry `first` on.
+template <class Offsets>
+struct shifted {
+  Offsets offsets;
+  int64_t first;
+  __device__ __forceinline__ int64_t operator[](int64_t i) const { return static_cast<int64_t>(offsets[first + i]); }
+};
+template <class Offsets>
+__device__ __forceinline__ shifted<Offsets> shift(const Offsets& offsets, int64_t first) {
+  return {offsets, first};
+}
+/// A field view moves its pointer (one address computation fewer a read).
+template <class Struct, int64_t Struct::*Member>
+__device__ __forceinline__ field_view<Struct, Member> shift(const field_view<Struct, Member>& offsets, int64_t first) {
+  return {offsets.rows + first};
+}
+
+/// Per-token outputs of a step of per-request q, tail included, from `starts` (indexable: the
+/// first token of request b at b in [0, bs], non-decreasing, starts[bs] >= n): tokens [0, n) get
+/// values(b, t), tokens [n, max_tokens) `tail`. Threads [thread, thread + threads) of the caller's
+/// choosing, whole warps (thread - lane and threads multiples of 32, every lane calling), take 32
+/// consecutive tokens at a time and find the owner of the warp's first token (warp_find_owner()).
+/// When the warp's last token lies in the same request, as in most warps of a prefill, that is
+/// every lane's; else the warp bounds the requests between by one ballot over the next 32 first
+/// tokens (the whole search again only past 32 empty requests) and each lane searches only those.
+template <class Starts, class Values>
+__device__ __forceinline__ void fill_request_tokens(const metadata_outputs& out, const Starts& starts, int bs,
+                                                    int64_t n, int64_t max_tokens, int64_t thread, int64_t threads,
+                                                    const Values& values, const token_values& tail) {
+  const int lane = int(threadIdx.x & 31);
+#pragma unroll 1
+  for (int64_t base = thread - lane; base < max_tokens; base += threads) {
+    const int64_t t = base + lane;
+    int b = 0;
+    if (base < n) {
+      const int64_t last = base + 31 < n ? base + 31 : n - 1;
+      b = warp_find_owner(starts, bs, base);
+      if (last >= starts[b + 1]) {
+        // Requests b .. b + span - 1 hold the warp's tokens: at most 32 unless some are empty, so
+        // one ballot over the next 32 first tokens, and the whole search only past them.
+        const auto after = shift(starts, b);
+        const bool le = b + lane + 1 < bs && after[lane + 1] <= last;
+        const int next = __popc(__ballot_sync(0xffffffffu, le));
+        const int span = 1 + (next < 32 ? next : warp_find_owner(after, bs - b, last));
+        if (t < n) b += find_owner(after, span, t);
+      }
+    }
+    if (t < n)
+      store_token(out, t, values(b, t));
+    else if (t < max_tokens)
+      store_token(out, t, tail);
+  }
+}
+
 /// Per-request and per-token outputs (tail included), threads [thread, thread + threads) of the
 /// caller's choosing taking them in turn, whole warps (thread - lane and threads multiples of 32,
 /// every lane calling). `table` holds the exclusive prefixes at 0..bs. With Narrow, a step whose
@@ -82,34 +136,7 @@ __device__ __forceinline__ void fill_vectors(const step_params<Batch, Clamp>& p,
       }
       return;
     }
-    // A warp takes 32 consecutive tokens at a time (thread - lane is its first: the callers' thread
-    // ranges start and step at multiples of 32) and finds the owner of its first token. When its
-    // last token lies in the same request, as in most warps of a prefill, that is every lane's;
-    // else (draft extend past the short paths) the warp finds the last token's owner and each lane
-    // searches only the requests between.
-    const int lane = int(threadIdx.x & 31);
-#pragma unroll 1
-    for (int64_t base = thread - lane; base < p.shape.max_tokens; base += threads) {
-      const int64_t t = base + lane;
-      int b = 0;
-      if (base < n) {
-        const int64_t last = base + 31 < n ? base + 31 : n - 1;
-        b = warp_find_owner(starts, bs, base);
-        if (last >= table[b + 1].tokens) {
-          const field_view<request_totals, &request_totals::tokens> from{table + b};
-          // Requests b .. b + span - 1 hold the warp's tokens: at most 32 unless some are empty, so
-          // one ballot over the next 32 first tokens, and the whole search only past them.
-          const bool le = b + lane + 1 < bs && from[lane + 1] <= last;
-          const int next = __popc(__ballot_sync(0xffffffffu, le));
-          const int span = 1 + (next < 32 ? next : warp_find_owner(from, bs - b, last));
-          if (t < n) b += find_owner(from, span, t);
-        }
-      }
-      if (t < n)
-        store_token(out, t, values(b, t));
-      else if (t < p.shape.max_tokens)
-        store_token(out, t, tail_token_values(total));
-    }
+    fill_request_tokens(out, starts, bs, n, p.shape.max_tokens, thread, threads, values, tail_token_values(total));
   };
   if (Narrow && narrow_totals(total))
     tokens([&](int b, int64_t t) {
@@ -446,6 +473,12 @@ __device__ __forceinline__ bool short_first_block(const step_params<Batch, Clamp
 constexpr int short_block_requests = 4;
 static_assert(block_threads * short_block_requests >= single_launch_max_bs, "a block holds the whole batch");
 
+/// The first tokens of a table of short_totals, indexable like the offsets of lookup.hpp.
+struct short_starts {
+  const short_totals* rows;
+  __device__ __forceinline__ int64_t operator[](int64_t i) const { return rows[i].tokens; }
+};
+
 /// The block scan of short_block_step(): one short_totals a thread.
 using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_SCAN_WARP_SCANS>;
 
@@ -456,8 +489,11 @@ using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_
 /// Returns false, having written nothing, when the batch is not short or a length passes
 /// short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost: two barriers,
 /// `per` reads and up to 4 * per tokens a thread. Threads write requests `per` apart, so it pays
-/// for per > 1 only with one token a request (decode) or four in 16-byte stores (constant q of 4).
-template <class Batch, class Clamp>
+/// for per > 1 only with one token a request (decode) or four in 16-byte stores (constant q of 4);
+/// with Table and per > 1 (per-request q past 256 requests) the prefixes go to a table in dynamic
+/// shared memory (bs + 1 short_totals) instead and the tokens are taken 32 at a time from it
+/// (fill_request_tokens()): a third barrier and a search a warp.
+template <bool Table, class Batch, class Clamp>
 __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
                                                  typename short_block_scan::TempStorage& storage, int block, int grid) {
   const int bs = p.batch.bs;
@@ -483,6 +519,42 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
   const metadata_outputs& out = p.out;
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
   const bool tokens = wants_tokens(out);
+  if (Table && per > 1) {
+    // A thread would write requests `per` apart, each of a few tokens: the prefixes go to shared
+    // memory instead, and every warp takes 32 consecutive tokens at a time, as in fill_vectors()
+    // (draft extend at bs 1024 5.34 -> 3.91 us a call in a graph of 10; at bs 128, one request a
+    // thread, 2.64 -> 2.91: there each thread writes its own).
+    extern __shared__ __align__(16) unsigned char dynamic_smem[];
+    short_totals* table = reinterpret_cast<short_totals*>(dynamic_smem);
+#pragma unroll
+    for (int k = 0; k < short_block_requests; ++k) {
+      const short_totals through = at + totals_of(r[k]);
+      if (k < per && first + k < bs) {
+        table[first + k] = at;
+        if (grid >= per ? k == block : k % grid == block) store_short_entries(out, first + k, r[k], through);
+      }
+      at = through;
+    }
+    if (threadIdx.x == 0) table[bs] = total;
+    if (block == 0) {
+      if (threadIdx.x == 0) {
+        store_short_first(out);
+        if (total.tokens > max_tokens) flags |= status_tokens_over_capacity;
+      }
+      publish(out.status, flags);
+    }
+    if (!tokens) return true;
+    __syncthreads();
+    const auto widen = [](const short_totals& v) { return request_totals{v.tokens, v.kv, v.topk, 0}; };
+    fill_request_tokens(
+        out, short_starts{table}, bs, total.tokens < max_tokens ? total.tokens : max_tokens, max_tokens,
+        int64_t(block) * blockDim.x + threadIdx.x, int64_t(grid) * blockDim.x,
+        [&](int b, int64_t t) {
+          return token_values_narrow(widen(table[b]), widen(table[b + 1]), b, int32_t(t - table[b].tokens), p.clamp);
+        },
+        tail_token_values(request_totals{0, 0, total.topk, 0}));
+    return true;
+  }
   // 16-byte stores for constant q only: with q_b per request, a warp's lanes would split between
   // them and the scalar stores.
   const bool quads = p.shape.tokens_aligned16 && !p.batch.q_per_request;
@@ -615,12 +687,14 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_
   single_launch_step<Vec, false>(p, storage, vectors_only);
 }
 
-/// The single launch of a step without page tables: short_block_step() for a short batch, else
-/// single_launch_step(). Three blocks an SM: the two paths inlined together need 80 registers.
-template <class Batch, class Clamp>
+/// The single launch of a step without page tables: short_block_step() for a short batch (with
+/// Table, past 256 requests, through a table), else single_launch_step(). Three blocks an SM: the
+/// two paths inlined together need 80 registers.
+template <bool Table, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
-  if (!short_block_step(p, storage.short_block, int(blockIdx.x), int(gridDim.x))) single_launch_step<false, false>(p, storage);
+  if (!short_block_step<Table>(p, storage.short_block, int(blockIdx.x), int(gridDim.x)))
+    single_launch_step<false, false>(p, storage);
 }
 
 /// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits
