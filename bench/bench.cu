@@ -9,7 +9,7 @@
 //   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
 // Environment: ATTNMETA_BENCH_WIDTH sets W, ATTNMETA_BENCH_KPOOL the clamp's pool granule (the
-// pooled clamp past 1).
+// pooled clamp past 1), ATTNMETA_BENCH_INT64=1 passes seq_lens and extend_lens as int64.
 //
 // Prints a markdown table last; --json writes one object per case (JSON lines).
 #include <attnmeta/attnmeta.cuh>
@@ -37,6 +37,7 @@ namespace {
 
 int W = 163840;  // page_table width: DeepSeek-V3.2's context (ATTNMETA_BENCH_WIDTH overrides it)
 int kpool = 1;   // the clamp's pool granule: 1 is min(x, topk), more the pooled clamp (ATTNMETA_BENCH_KPOOL)
+bool int64_lengths = false;  // seq_lens and extend_lens as int64 (ATTNMETA_BENCH_INT64=1)
 constexpr int page_size = 64;
 constexpr int max_bs = 4096;
 constexpr int max_draft_tokens = max_bs * 4;
@@ -193,6 +194,7 @@ struct bench_case {
 
 struct device_buffers {
   int32_t *seq, *q, *rpi, *req_to_token;
+  int64_t *seq64, *q64;  // the same lengths as int64
   int32_t *cache_seqlens, *cu_k, *cu_q, *t2r, *expanded, *topk, *cu_topk, *ks, *ke, *page_table, *block_table;
   uint32_t* status;
   void* workspace;
@@ -212,6 +214,7 @@ int main(int argc, char** argv) {
   }
   if (const char* w = std::getenv("ATTNMETA_BENCH_WIDTH")) W = std::atoi(w);
   if (const char* k = std::getenv("ATTNMETA_BENCH_KPOOL")) kpool = std::max(1, std::atoi(k));
+  if (const char* i = std::getenv("ATTNMETA_BENCH_INT64")) int64_lengths = std::atoi(i) != 0;
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::printf("no CUDA device: nothing to benchmark\n");
@@ -264,6 +267,8 @@ int main(int argc, char** argv) {
   const size_t t_alloc = prefill_max_tokens;
   CHECK(cudaMalloc(&d.seq, max_bs * 4));
   CHECK(cudaMalloc(&d.q, max_bs * 4));
+  CHECK(cudaMalloc(&d.seq64, max_bs * 8));
+  CHECK(cudaMalloc(&d.q64, max_bs * 8));
   CHECK(cudaMalloc(&d.rpi, max_bs * 4));
   CHECK(cudaMalloc(&d.req_to_token, size_t(max_bs) * W * 4));
   fill_slots<<<4096, 256>>>(d.req_to_token, size_t(max_bs) * W);
@@ -325,6 +330,9 @@ int main(int argc, char** argv) {
     bytes += 4.0 * c.bs * (c.pages ? 3 : 2) + 4.0 * 3 * (c.bs + 1) + 4.0 * 7 * max_tokens;  // inputs, per-request, per-token
     CHECK(cudaMemcpy(d.seq, seq.data(), c.bs * 4, cudaMemcpyHostToDevice));
     CHECK(cudaMemcpy(d.q, q.data(), c.bs * 4, cudaMemcpyHostToDevice));
+    const std::vector<int64_t> seq64(seq.begin(), seq.end()), q64(q.begin(), q.end());
+    CHECK(cudaMemcpy(d.seq64, seq64.data(), c.bs * 8, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(d.q64, q64.data(), c.bs * 8, cudaMemcpyHostToDevice));
     CHECK(cudaMemcpy(d.rpi, rpi.data(), c.bs * 4, cudaMemcpyHostToDevice));
 
     const attnmeta::capacity cap{c.bs, max_tokens, c.pages ? W : 0};
@@ -338,13 +346,17 @@ int main(int argc, char** argv) {
     if (c.pages) out.page_table = d.page_table, out.block_table = d.block_table;
     out.status = d.status;
     const attnmeta::page_source<int32_t> pages{d.rpi, d.req_to_token, W, max_bs};
-    auto launch = [&](cudaStream_t st) {
+    const auto call = [&](cudaStream_t st, auto seq_lens, auto extend_lens) {
       cudaError_t e;
-      if (!std::strcmp(c.mode, "decode")) e = attnmeta::decode(d.workspace, d.workspace_bytes, cap, c.bs, d.seq, opt, out, st, pages);
-      else if (!std::strcmp(c.mode, "target_verify")) e = attnmeta::target_verify(d.workspace, d.workspace_bytes, cap, c.bs, d.seq, D, opt, out, st, pages);
-      else if (!std::strcmp(c.mode, "draft_extend_const")) e = attnmeta::draft_extend(d.workspace, d.workspace_bytes, cap, c.bs, d.seq, D, opt, out, st, pages);
-      else e = attnmeta::draft_extend(d.workspace, d.workspace_bytes, cap, c.bs, d.seq, d.q, opt, out, st, pages);  // extend too
+      if (!std::strcmp(c.mode, "decode")) e = attnmeta::decode(d.workspace, d.workspace_bytes, cap, c.bs, seq_lens, opt, out, st, pages);
+      else if (!std::strcmp(c.mode, "target_verify")) e = attnmeta::target_verify(d.workspace, d.workspace_bytes, cap, c.bs, seq_lens, D, opt, out, st, pages);
+      else if (!std::strcmp(c.mode, "draft_extend_const")) e = attnmeta::draft_extend(d.workspace, d.workspace_bytes, cap, c.bs, seq_lens, D, opt, out, st, pages);
+      else e = attnmeta::draft_extend(d.workspace, d.workspace_bytes, cap, c.bs, seq_lens, extend_lens, opt, out, st, pages);  // extend too
       CHECK(e);
+    };
+    auto launch = [&](cudaStream_t st) {
+      if (int64_lengths) call(st, d.seq64, d.q64);
+      else call(st, d.seq, d.q);
     };
     // one call first: correctness of N, and a time estimate to size the repetitions
     launch(s);
@@ -401,7 +413,8 @@ int main(int argc, char** argv) {
   if (json) std::fclose(json);
   uint32_t status = 0;
   CHECK(cudaMemcpy(&status, d.status, 4, cudaMemcpyDeviceToHost));
-  std::printf("\n## attnmeta on %s (W = %d, page %d, topk 2048; times in us, medians)\n", prop.name, W, page_size);
+  std::printf("\n## attnmeta on %s (W = %d, page %d, topk 2048%s%s; times in us, medians)\n", prop.name, W, page_size,
+              kpool > 1 ? ", pooled clamp" : "", int64_lengths ? ", int64 lengths" : "");
   std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node, %.2f us a call in a graph of %d; one-warp "
               "load+store kernel %.2f us eager, %.2f us graph; copy %.2f TB/s; status word 0x%x\n\n",
               empty_eager, empty_graph, empty_graph10, graph_calls, load_store_eager, load_store_graph, copy_bw / 1e12,
