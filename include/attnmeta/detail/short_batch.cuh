@@ -59,13 +59,26 @@ __device__ __forceinline__ short_request short_request_of(const Batch& batch, co
   // Decode takes one clamp and no predicated code for tokens it does not have (a test that is the
   // same in every lane: a branch over them, not predicates on each).
   const int n = !batch.q_per_request && batch.q_constant == 1 ? 1 : short_q_max;
+  if constexpr (std::is_same<Clamp, topk_clamp>::value) {
+    // The plain clamp in 32 bits, unchecked: min(length, topk) lies in [0, length], below the
+    // limit whenever kv' is (the lengths of a request that does not fit are never used).
+    const int32_t topk = clamp.topk < limit ? int32_t(clamp.topk) : limit;
 #pragma unroll
-  for (int j = 0; j < short_q_max; ++j) {
-    if (j >= n) break;
-    const int64_t c = j < r.q ? clamp(int64_t(r.length(j))) : 0;
-    fits = fits && uint64_t(c) < uint64_t(limit);
-    r.c[j] = int32_t(c);
-    r.topk += r.c[j];  // < short_q_max * 2^24: no overflow
+    for (int j = 0; j < short_q_max; ++j) {
+      if (j >= n) break;
+      const int32_t len = r.length(j);
+      r.c[j] = j < r.q ? (len < topk ? len : topk) : 0;
+      r.topk += r.c[j];
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < short_q_max; ++j) {
+      if (j >= n) break;
+      const int64_t c = j < r.q ? clamp(int64_t(r.length(j))) : 0;
+      fits = fits && uint64_t(c) < uint64_t(limit);
+      r.c[j] = int32_t(c);
+      r.topk += r.c[j];  // < short_q_max * 2^24: no overflow
+    }
   }
   return r;
 }
