@@ -519,54 +519,29 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
   const metadata_outputs& out = p.out;
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
   const bool tokens = wants_tokens(out);
-  if (Table && per > 1) {
-    // A thread would write requests `per` apart, each of a few tokens: the prefixes go to shared
-    // memory instead, and every warp takes 32 consecutive tokens at a time, as in fill_vectors()
-    // (draft extend at bs 1024 5.34 -> 3.91 us a call in a graph of 10; at bs 128, one request a
-    // thread, 2.64 -> 2.91: there each thread writes its own).
-    extern __shared__ __align__(16) unsigned char dynamic_smem[];
-    short_totals* table = reinterpret_cast<short_totals*>(dynamic_smem);
-#pragma unroll
-    for (int k = 0; k < short_block_requests; ++k) {
-      const short_totals through = at + totals_of(r[k]);
-      if (k < per && first + k < bs) {
-        table[first + k] = at;
-        if (grid >= per ? k == block : k % grid == block) store_short_entries(out, first + k, r[k], through);
-      }
-      at = through;
-    }
-    if (threadIdx.x == 0) table[bs] = total;
-    if (block == 0) {
-      if (threadIdx.x == 0) {
-        store_short_first(out);
-        if (total.tokens > max_tokens) flags |= status_tokens_over_capacity;
-      }
-      publish(out.status, flags);
-    }
-    if (!tokens) return true;
-    __syncthreads();
-    const auto widen = [](const short_totals& v) { return request_totals{v.tokens, v.kv, v.topk, 0}; };
-    fill_request_tokens(
-        out, short_starts{table}, bs, total.tokens < max_tokens ? total.tokens : max_tokens, max_tokens,
-        int64_t(block) * blockDim.x + threadIdx.x, int64_t(grid) * blockDim.x,
-        [&](int b, int64_t t) {
-          return token_values_narrow(widen(table[b]), widen(table[b + 1]), b, int32_t(t - table[b].tokens), p.clamp);
-        },
-        tail_token_values(request_totals{0, 0, total.topk, 0}));
-    return true;
-  }
+  // With Table, past 256 requests: a thread would write requests `per` apart, each of a few tokens,
+  // so the prefixes go to shared memory instead and every warp takes 32 consecutive tokens at a
+  // time, as in fill_vectors() (draft extend at bs 1024 5.34 -> 3.91 us a call in a graph of 10;
+  // at bs 128, one request a thread, 2.64 -> 2.91: there each thread writes its own).
+  const bool from_table = Table && per > 1;
+  extern __shared__ __align__(16) unsigned char dynamic_smem[];
+  short_totals* table = reinterpret_cast<short_totals*>(dynamic_smem);
   // 16-byte stores for constant q only: with q_b per request, a warp's lanes would split between
   // them and the scalar stores.
   const bool quads = p.shape.tokens_aligned16 && !p.batch.q_per_request;
 #pragma unroll
   for (int k = 0; k < short_block_requests; ++k) {
     const short_totals through = at + totals_of(r[k]);
-    if (k < per && first + k < bs && (grid >= per ? k == block : k % grid == block)) {
-      store_short_entries(out, first + k, r[k], through);
-      if (tokens) store_short_tokens(out, first + k, r[k], at, max_tokens, quads);
+    if (k < per && first + k < bs) {
+      if (from_table) table[first + k] = at;
+      if (grid >= per ? k == block : k % grid == block) {
+        store_short_entries(out, first + k, r[k], through);
+        if (tokens && !from_table) store_short_tokens(out, first + k, r[k], at, max_tokens, quads);
+      }
     }
     at = through;
   }
+  if (from_table && threadIdx.x == 0) table[bs] = total;
   if (block == 0) {
     if (threadIdx.x == 0) {
       store_short_first(out);
@@ -574,9 +549,22 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
     }
     publish(out.status, flags);
   }
-  if (tokens)
-    store_short_tail(out, total.tokens < max_tokens ? total.tokens : max_tokens, max_tokens, total.topk,
-                     int((block * blockDim.x + threadIdx.x) >> 5), int((grid * blockDim.x) >> 5));
+  if (!tokens) return true;
+  const int32_t n = total.tokens < max_tokens ? total.tokens : max_tokens;
+  if (from_table) {
+    __syncthreads();
+    const auto widen = [](const short_totals& v) { return request_totals{v.tokens, v.kv, v.topk, 0}; };
+    fill_request_tokens(
+        out, short_starts{table}, bs, n, max_tokens, int64_t(block) * blockDim.x + threadIdx.x,
+        int64_t(grid) * blockDim.x,
+        [&](int b, int64_t t) {
+          return token_values_narrow(widen(table[b]), widen(table[b + 1]), b, int32_t(t - table[b].tokens), p.clamp);
+        },
+        tail_token_values(request_totals{0, 0, total.topk, 0}));
+  } else {
+    store_short_tail(out, n, max_tokens, total.topk, int((block * blockDim.x + threadIdx.x) >> 5),
+                     int((grid * blockDim.x) >> 5));
+  }
   return true;
 }
 
