@@ -472,6 +472,9 @@ __device__ __forceinline__ bool short_first_block(const step_params<Batch, Clamp
 /// Most requests a thread holds in short_block_step(): a block's threads hold single_launch_max_bs.
 constexpr int short_block_requests = 4;
 static_assert(block_threads * short_block_requests >= single_launch_max_bs, "a block holds the whole batch");
+static_assert(short_q_max * single_launch_max_bs < short_unfit_tokens &&
+                  int64_t(block_threads) * short_unfit_tokens <= INT32_MAX,
+              "short_unfit_tokens: above a short block's tokens, and a block of them fits int32");
 
 /// The first tokens of a table of short_totals, indexable like the offsets of lookup.hpp.
 struct short_starts {
@@ -487,7 +490,7 @@ using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_
 /// the `grid` blocks taking part, block k writes the outputs of each thread's k-th request (blocks
 /// k, k + G, ... when G < per), every warp its share of the tail, block 0 entry 0 and the status.
 /// Returns false, having written nothing, when the batch is not short or a length passes
-/// short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost: two barriers,
+/// short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost: one block scan,
 /// `per` reads and up to 4 * per tokens a thread. Threads write requests `per` apart, so it pays
 /// for per > 1 only with one token a request (decode) or four in 16-byte stores (constant q of 4);
 /// with Table and per > 1 (per-request q past 256 requests) the prefixes go to a table in dynamic
@@ -512,9 +515,15 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
     flags |= r[k].flags;
     mine = mine + totals_of(r[k]);
   }
-  if (!__syncthreads_and(fits)) return false;
+  // A thread whose requests do not all fit counts short_unfit_tokens tokens, so the scan's total
+  // tells every thread (no barrier of its own for the test).
+  if (!fits) mine = short_totals{short_unfit_tokens, 0, 0};
   short_totals at, total;
   short_block_scan(storage).ExclusiveSum(mine, at, total);
+  if (total.tokens >= short_unfit_tokens) {
+    __syncthreads();  // the general path reuses the scan's storage
+    return false;
+  }
 
   const metadata_outputs& out = p.out;
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int

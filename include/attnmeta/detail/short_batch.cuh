@@ -89,9 +89,15 @@ struct short_totals {
   int32_t kv = 0;
   int32_t topk = 0;
   __device__ __forceinline__ friend short_totals operator+(const short_totals& a, const short_totals& b) {
-    return {a.tokens + b.tokens, a.kv + b.kv, a.topk + b.topk};
+    return {add(a.tokens, b.tokens), add(a.kv, b.kv), add(a.topk, b.topk)};
   }
+  /// Wraps around (the sums of a request that does not fit are never used): no signed overflow.
+  __device__ __forceinline__ static int32_t add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uint32_t(b)); }
 };
+
+/// What a thread of short_block_step() whose requests do not all fit adds to the tokens of the
+/// scan: past the most tokens of a short block (4 * 1,024), and 256 of them still fit int32.
+constexpr int32_t short_unfit_tokens = int32_t(1) << 20;
 
 /// Request r's own totals.
 __device__ __forceinline__ short_totals totals_of(const short_request& r) { return {r.q, r.kv, r.topk}; }
