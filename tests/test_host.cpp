@@ -48,6 +48,21 @@ TEST_CASE("clamp policies: prefix_sum equals the plain loop", "[blocks]") {
       REQUIRE(plain.prefix_sum(n) == want);
     }
   }
+  // Its low 32 bits, as the int32 token paths add them up (prefix_sum_low32(), n up to 2^31; the
+  // plain clamp's own 32-bit form, the pooled one's through prefix_sum()), topk past 2^32 too.
+  for (int it = 0; it < 3000; ++it) {
+    const int64_t most = it % 3 == 0 ? 5000 : it % 3 == 1 ? INT32_MAX : INT64_C(1) << 40;
+    const int64_t topk = std::uniform_int_distribution<int64_t>(1, most)(rng);
+    const attnmeta::topk_clamp plain{topk};
+    const attnmeta::pooled_topk_clamp pooled{topk, 1 + it % 97};
+    for (int64_t n : {int64_t(0), int64_t(1), int64_t(2), topk - 1, topk, topk + 1, int64_t(1) << 31,
+                      std::uniform_int_distribution<int64_t>(0, int64_t(1) << 31)(rng)}) {
+      if (n < 0 || n > (int64_t(1) << 31)) continue;
+      INFO("topk " << topk << " n " << n);
+      REQUIRE(attnmeta::prefix_sum_low32(plain, uint32_t(n)) == uint32_t(uint64_t(plain.prefix_sum(n))));
+      REQUIRE(attnmeta::prefix_sum_low32(pooled, uint32_t(n)) == uint32_t(uint64_t(pooled.prefix_sum(n))));
+    }
+  }
   // The pooled clamp over the lengths a kernel passes it (up to 2^31 + 1: kv' saturates at
   // INT32_MAX, prefix sums take one more), its int arguments up to INT32_MAX, on both sides of 2^31
   // (below it the clamp divides in 32 bits), against the sum as a difference of two sums of

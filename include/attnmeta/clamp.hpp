@@ -59,4 +59,16 @@ struct pooled_topk_clamp {
   }
 };
 
+/// clamp.prefix_sum(n) modulo 2^32, n in [0, 2^31]: what the int32 token paths add to a topk_base
+/// kept modulo 2^32. Any policy through prefix_sum(); the plain clamp in 32-bit arithmetic and one
+/// wide multiply (a third of the 64-bit form's instructions, once a token).
+template <class Clamp>
+ATTNMETA_HD uint32_t prefix_sum_low32(const Clamp& clamp, uint32_t n) {
+  return static_cast<uint32_t>(static_cast<uint64_t>(clamp.prefix_sum(n)));
+}
+ATTNMETA_HD uint32_t prefix_sum_low32(const topk_clamp& clamp, uint32_t n) {
+  const uint32_t m = uint64_t(n) < uint64_t(clamp.topk) ? n : static_cast<uint32_t>(clamp.topk);
+  return static_cast<uint32_t>((uint64_t(m) * (m - 1)) >> 1) + (n - m) * static_cast<uint32_t>(clamp.topk);
+}
+
 }  // namespace attnmeta

@@ -219,9 +219,8 @@ ATTNMETA_HD token_values token_values_from(const token_base<int64_t>& r, int b, 
 template <class Clamp>
 ATTNMETA_HD token_values token_values_from(const token_base<int32_t>& r, int b, int32_t j, const Clamp& clamp) {
   const int32_t len = r.first_len + j > 0 ? r.first_len + j : 0;  // first_len + j <= kv'_b: no overflow
-  const int64_t through = int64_t(r.first_len) + j + 1;          // up to kv'_b + 1
-  const uint32_t cu = static_cast<uint32_t>(r.topk_base) +
-                      static_cast<uint32_t>(static_cast<uint64_t>(clamp.prefix_sum(through > 0 ? through : 0)));
+  const uint32_t through = r.first_len + j >= 0 ? uint32_t(r.first_len + j) + 1u : 0u;  // up to kv'_b + 1
+  const uint32_t cu = static_cast<uint32_t>(r.topk_base) + prefix_sum_low32(clamp, through);
   return {b, len, static_cast<int32_t>(clamp(len)), static_cast<int32_t>(cu), r.kv0, r.kv0 + len};
 }
 
