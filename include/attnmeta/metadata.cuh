@@ -36,8 +36,8 @@ inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_sha
 // Blocks for lane_batch_kernel() of a step that is not short, of the `grid` its tokens need: each
 // of its warps reads and scans the whole batch before its first token, so past one block an SM
 // every warp takes two turns of 32 tokens or more, and two blocks an SM at most (H100, a call in a
-// graph of 10: prefill bs 16 2.63 -> 2.55 us, bs 32 3.25 -> 2.94, bs 64 4.79 -> 4.25; half the
-// blocks at bs 8, 79 of them, was slower: 2.30 -> 2.41).
+// graph of 10: prefill bs 16 2.81 -> 2.69 us, bs 32 3.31 -> 3.02, bs 64 4.93 -> 4.28; bs 8, 158 ->
+// 132 blocks, 2.30 -> 2.33; half its blocks, 79, was slower: 2.41).
 inline int lane_batch_blocks(int sm_count, int grid) {
   const int half = (grid + 1) / 2;
   const int blocks = half > sm_count ? half : (grid < sm_count ? grid : sm_count);
