@@ -43,8 +43,8 @@ bool short_pages_fit(const Batch& batch, const step_shape& shape) {
 /// are fewer units than warps, consecutive units go to different blocks, so a small step spreads
 /// over every SM. Returns false, having written nothing, when a request has more than short_q_max
 /// tokens (every block reaches the same answer). Every thread of the block calls it; `flags` gets
-/// the status bits of the requests the thread read. Cost: a vote and a barrier, one block scan, and
-/// a search of log2(bs) steps a unit.
+/// the status bits of the requests the thread read. Cost: one block scan, a barrier, and a search
+/// of log2(bs) steps a unit.
 template <bool Vec, int BlockThreads, class Batch>
 __device__ __forceinline__ bool copy_short_units(const Batch& batch, const step_shape& shape,
                                                  const metadata_outputs& out,
@@ -77,9 +77,18 @@ __device__ __forceinline__ bool copy_short_units(const Batch& batch, const step_
       mine += adds[k];
     }
   }
-  if (!__syncthreads_and(fits)) return false;
+  // A thread with a request that is not short adds short_unfit_tokens rows instead, so the scan's
+  // total tells every thread (no barrier of its own for the test; no carry into the units).
+  static_assert(BlockThreads * short_pages_requests * short_q_max < short_unfit_tokens &&
+                    int64_t(BlockThreads) * short_unfit_tokens < (int64_t(1) << 32),
+                "rows: above a short batch's, and within the low half");
+  if (!fits) mine = uint64_t(short_unfit_tokens);
   uint64_t at, total;
   short_pages_scan<BlockThreads>(storage).ExclusiveSum(mine, at, total);
+  if (uint32_t(total) >= uint32_t(short_unfit_tokens)) {
+    __syncthreads();  // the general path reuses the scan's storage and smem
+    return false;
+  }
 #pragma unroll
   for (int k = 0; k < short_pages_requests; ++k) {
     const int b = first + k;
