@@ -33,12 +33,13 @@ inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_sha
   return static_cast<int>(need < resident ? (need > 0 ? need : 1) : resident);
 }
 
-// Blocks for lane_batch_kernel() of a step that is not short, of the `grid` its tokens need: each
-// of its warps reads and scans the whole batch before its first token, so past one block an SM
-// every warp takes two turns of 32 tokens or more, and two blocks an SM at most (H100, a call in a
-// graph of 10: prefill bs 16 2.81 -> 2.69 us, bs 32 3.31 -> 3.02, bs 64 4.93 -> 4.28; bs 8, 158 ->
-// 132 blocks, 2.30 -> 2.33; half its blocks, 79, was slower: 2.41).
-inline int lane_batch_blocks(int sm_count, int grid) {
+// Blocks for a step that is not short, of the `grid` its tokens need, where every warp
+// (lane_batch_kernel()) or every block (the single launch) reads and scans the whole batch before
+// its first token: past one block an SM every warp takes two turns of 32 tokens or more, and two
+// blocks an SM at most (H100, a call in a graph of 10: prefill bs 16 2.81 -> 2.69 us, bs 32 3.31
+// -> 3.02, bs 64 4.93 -> 4.28, bs 256 6.31 -> 4.87, bs 512 8.27 -> 6.77; bs 8, 158 -> 132 blocks,
+// 2.30 -> 2.33; half its blocks, 79, was slower: 2.41).
+inline int rescan_blocks(int sm_count, int grid) {
   const int half = (grid + 1) / 2;
   const int blocks = half > sm_count ? half : (grid < sm_count ? grid : sm_count);
   return blocks < 2 * sm_count ? blocks : 2 * sm_count;
@@ -78,10 +79,10 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     else if (bs <= lane_batch_max_bs && short_step)
       lane_batch_kernel<true, 1><<<grid, block_threads, 0, stream>>>(p);
     else if (bs <= lane_batch_max_bs)
-      lane_batch_kernel<false, 1><<<lane_batch_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
+      lane_batch_kernel<false, 1><<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
     else if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
-      lane_batch_kernel<false, lane_batch_max_requests><<<lane_batch_blocks(sm_count, grid), block_threads, 0,
-                                                           stream>>>(p);
+      lane_batch_kernel<false, lane_batch_max_requests>
+          <<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
     else if (short_block)
       vectors_kernel<false><<<grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm), block_threads, smem,
                               stream>>>(p);
@@ -89,7 +90,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       vectors_kernel<true><<<grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm), block_threads, smem,
                              stream>>>(p);
     else
-      single_launch_kernel<false><<<grid, block_threads, smem, stream>>>(p);
+      single_launch_kernel<false><<<rescan_blocks(sm_count, grid), block_threads, smem, stream>>>(p);
     return cudaGetLastError();
   }
   auto* table = static_cast<request_totals*>(workspace);
