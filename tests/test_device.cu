@@ -211,12 +211,15 @@ TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pool
   // near INT32_MAX make the sums pass int32.
   // Variant 3 misaligns the per-token outputs, variant 4 takes the pooled clamp, variant 5 empty
   // requests (prefill), variant 6 runs of 40 empty requests between runs of 1-4 tokens a request,
-  // so that a warp's 32 tokens span more than 32 requests.
+  // so that a warp's 32 tokens span more than 32 requests; variant 7 (up to 65 requests) gives
+  // every request 4,000-8,192 tokens, so that the kernels run fewer blocks than the tokens need
+  // (rescan_blocks()) and every warp takes several turns.
   std::mt19937_64 rng(0x9a4d);
   for (int bs : {1, 3, 32, 33, 64, 65, 700})
     for (mode m : {mode::extend, mode::draft_extend_const})
-      for (int variant = 0; variant < 7; ++variant)
+      for (int variant = 0; variant < 8; ++variant)
         for (int64_t extra : {0, 1, 3, 4, 5, -1, -3, 128}) {
+          if (variant == 7 && (bs > 65 || m != mode::extend || extra % 2)) continue;
           step_case c = random_case(rng, shape_limits{}, m, bs);
           c.which = all_1d;
           c.page_table = c.block_table = false;
@@ -229,6 +232,7 @@ TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pool
             c.s.q[b] = m == mode::draft_extend_const ? 5 : int64_t(rng() % (b % 7 == 0 ? 3000 : 40));
             if (variant == 5 && b % 3 == 1 && m == mode::extend) c.s.q[b] = 0;  // a constant q has none
             if (variant == 6 && m == mode::extend) c.s.q[b] = (b / 40) % 2 ? 0 : int64_t(1 + rng() % 4);
+            if (variant == 7) c.s.q[b] = int64_t(4000 + rng() % 4193);
             c.s.seq[b] = variant == 2 ? int64_t(INT32_MAX) - int64_t(rng() % 100) : c.s.q[b] + int64_t(rng() % 5000);
             n += c.s.q[b];
           }
