@@ -204,22 +204,22 @@ TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs),
 
 TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pooled clamp, empty requests",
           "[gpu][long]") {
-  // Prefill-sized requests through the warp batch (one request a lane up to bs 32, two up to 64),
-  // the block table (bs 65-1024) and the device-scan table, per-request q and a constant q of 5
-  // (not short). The capacity lands on N, one to five past it, at a multiple of 128 past it, and
+  // Prefill-sized requests through the warp batch (one request a lane up to bs 32, two up to 64,
+  // four up to 128), the block table (bs 129-1024) and the device-scan table, per-request q and a
+  // constant q of 5 (not short). The capacity lands on N, one to five past it, at a multiple of 128 past it, and
   // one to three short (entry max_tokens of cu_topk_seqlens then comes from a request); lengths
   // near INT32_MAX make the sums pass int32.
   // Variant 3 misaligns the per-token outputs, variant 4 takes the pooled clamp, variant 5 empty
   // requests (prefill), variant 6 runs of 40 empty requests between runs of 1-4 tokens a request,
-  // so that a warp's 32 tokens span more than 32 requests; variant 7 (up to 65 requests) gives
+  // so that a warp's 32 tokens span more than 32 requests; variant 7 (up to 129 requests) gives
   // every request 4,000-8,192 tokens, so that the kernels run fewer blocks than the tokens need
   // (rescan_blocks()) and every warp takes several turns.
   std::mt19937_64 rng(0x9a4d);
-  for (int bs : {1, 3, 32, 33, 64, 65, 700})
+  for (int bs : {1, 3, 32, 33, 64, 65, 128, 129, 700})
     for (mode m : {mode::extend, mode::draft_extend_const})
       for (int variant = 0; variant < 8; ++variant)
         for (int64_t extra : {0, 1, 3, 4, 5, -1, -3, 128}) {
-          if (variant == 7 && (bs > 65 || m != mode::extend || extra % 2)) continue;
+          if (variant == 7 && (bs > 129 || m != mode::extend || extra % 2)) continue;
           step_case c = random_case(rng, shape_limits{}, m, bs);
           c.which = all_1d;
           c.page_table = c.block_table = false;

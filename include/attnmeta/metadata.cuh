@@ -80,7 +80,9 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       lane_batch_kernel<true, 1><<<grid, block_threads, 0, stream>>>(p);
     else if (bs <= lane_batch_max_bs)
       lane_batch_kernel<false, 1><<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
-    else if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
+    else if (bs <= 2 * lane_batch_max_bs && !short_step)
+      lane_batch_kernel<false, 2><<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
+    else if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128 3.95 -> 3.32 us
       lane_batch_kernel<false, lane_batch_max_requests>
           <<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
     else if (short_block)

@@ -1,6 +1,6 @@
 // attnmeta/detail/kernels.cuh: the kernels behind the launchers in attnmeta/metadata.cuh.
 //
-// Steps without page tables: up to 32 requests (64 when not short) take lane_batch_kernel, where
+// Steps without page tables: up to 32 requests (128 when not short) take lane_batch_kernel, where
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
 // take vectors_kernel,
 // one block scan in every block. The others end in fill_vectors() and copy_units(), which the
@@ -370,9 +370,12 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
 /// when its lanes' totals are small and not TryShort), warp 0 writes the per-request outputs and
 /// the status, and every warp takes 32 tokens at a time, finding their request by a ballot a
 /// register for the first and the last, by binary lifting only where they differ; each request's
-/// token_base is worked out once, in its lane (in int32 when the step's sums fit).
+/// token_base is worked out once, in its lane (in int32 when the step's sums fit). Four requests a
+/// lane take up to 96 registers: two blocks an SM, as many as rescan_blocks() launches (with four
+/// an SM they spilled, and prefill bs 128 took 3.47 us a call where it takes 3.32).
 template <bool TryShort, int R, class Batch, class Clamp>
-__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(step_params<Batch, Clamp> p) {
+__global__ void __launch_bounds__(block_threads, R > 2 ? 2 : min_blocks_per_sm)
+    lane_batch_kernel(step_params<Batch, Clamp> p) {
   static_assert(!TryShort || R == 1, "the short path holds one request a lane");
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);

@@ -1,6 +1,6 @@
 // attnmeta/detail/lane_batch.cuh: a batch of at most 32 requests held by one warp, request b in
-// lane b (or up to 64, two a lane: lane L holds requests 2L and 2L + 1), with its prefixes scanned
-// in registers.
+// lane b (or up to 64 and 128, two and four a lane: lane L holds requests RL .. RL + R - 1), with
+// its prefixes scanned in registers.
 //
 // Small steps are latency-bound: every barrier, shared-memory round trip and instruction the SM has
 // not run before shows in the step's time. A warp that reads the whole batch itself (one or two
@@ -15,9 +15,9 @@ namespace attnmeta {
 namespace detail {
 
 /// Largest batch a warp holds one request a lane; lane_batch_kernel() holds up to
-/// lane_batch_max_requests requests a lane where the batch is not short.
+/// lane_batch_max_requests requests a lane where the batch is not short (two up to 64 requests).
 constexpr int lane_batch_max_bs = 32;
-constexpr int lane_batch_max_requests = 2;
+constexpr int lane_batch_max_requests = 4;
 
 /// One request of a lane batch before the scan: its totals (units 0: a lane batch copies no
 /// pages), its q_b and kv'_b (int32 after lengths_of()), and the clamp's prefix sum below its
