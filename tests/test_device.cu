@@ -206,9 +206,9 @@ TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pool
           "[gpu][long]") {
   // Prefill-sized requests through the warp batch (one request a lane up to bs 32, two up to 64,
   // four up to 128), the block table (bs 129-1024) and the device-scan table, per-request q and a
-  // constant q of 5 (not short). The capacity lands on N, one to five past it, at a multiple of 128 past it, and
-  // one to three short (entry max_tokens of cu_topk_seqlens then comes from a request); lengths
-  // near INT32_MAX make the sums pass int32.
+  // constant q of 5 (not short). The capacity lands on N, one to five past it, at a multiple of 128
+  // past it, and one to three short (entry max_tokens of cu_topk_seqlens then comes from a
+  // request); lengths near INT32_MAX make the sums pass int32.
   // Variant 3 misaligns the per-token outputs, variant 4 takes the pooled clamp, variant 5 empty
   // requests (prefill), variant 6 runs of 40 empty requests between runs of 1-4 tokens a request,
   // so that a warp's 32 tokens span more than 32 requests; variant 7 (up to 129 requests) gives

@@ -37,8 +37,8 @@ inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_sha
 // (lane_batch_kernel()) or every block (the single launch) reads and scans the whole batch before
 // its first token: past one block an SM every warp takes two turns of 32 tokens or more, and two
 // blocks an SM at most (H100, a call in a graph of 10: prefill bs 16 2.81 -> 2.69 us, bs 32 3.31
-// -> 3.02, bs 64 4.93 -> 4.28, bs 256 6.31 -> 4.87, bs 512 8.27 -> 6.77; bs 8, 158 -> 132 blocks,
-// 2.30 -> 2.33; half its blocks, 79, was slower: 2.41).
+// -> 3.02, bs 64 4.93 -> 4.28; with q_b of 1-1,024, bs 256 6.31 -> 4.87, bs 512 8.27 -> 6.77; bs 8,
+// 158 -> 132 blocks, 2.30 -> 2.33; half its blocks, 79, was slower: 2.41).
 inline int rescan_blocks(int sm_count, int grid) {
   const int half = (grid + 1) / 2;
   const int blocks = half > sm_count ? half : (grid < sm_count ? grid : sm_count);
@@ -82,7 +82,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       lane_batch_kernel<false, 1><<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
     else if (bs <= 2 * lane_batch_max_bs && !short_step)
       lane_batch_kernel<false, 2><<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
-    else if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128 3.95 -> 3.32 us
+    else if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128: 3.95 -> 3.32 us
       lane_batch_kernel<false, lane_batch_max_requests>
           <<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
     else if (short_block)

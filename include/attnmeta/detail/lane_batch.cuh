@@ -3,8 +3,8 @@
 // its prefixes scanned in registers.
 //
 // Small steps are latency-bound: every barrier, shared-memory round trip and instruction the SM has
-// not run before shows in the step's time. A warp that reads the whole batch itself (one or two
-// reads a lane) and scans it with shuffles needs none of the first two, so every warp of a small
+// not run before shows in the step's time. A warp that reads the whole batch itself (a few reads a
+// lane) and scans it with shuffles needs none of the first two, so every warp of a small
 // step can start its own share of the outputs at once, without waiting for another.
 #pragma once
 
