@@ -69,6 +69,9 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
         short_step && (bs <= block_threads ||
                        (!p.batch.q_per_request && (p.batch.q_constant <= 1 ||
                                                    (p.batch.q_constant == short_q_max && p.shape.tokens_aligned16))));
+    // The grids of the kernels that rescan the batch in every warp or block, and of vectors_kernel.
+    const int rescan_grid = rescan_blocks(sm_count, grid);
+    const int vectors_grid = grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm);
     if (p.shape.wants_pages() && short_step && bs > lane_batch_max_bs && short_pages_fit<block_threads>(p.batch, p.shape))
       short_pages_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
     else if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape))
@@ -79,20 +82,17 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     else if (bs <= lane_batch_max_bs && short_step)
       lane_batch_kernel<true, 1><<<grid, block_threads, 0, stream>>>(p);
     else if (bs <= lane_batch_max_bs)
-      lane_batch_kernel<false, 1><<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
+      lane_batch_kernel<false, 1><<<rescan_grid, block_threads, 0, stream>>>(p);
     else if (bs <= 2 * lane_batch_max_bs && !short_step)
-      lane_batch_kernel<false, 2><<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
+      lane_batch_kernel<false, 2><<<rescan_grid, block_threads, 0, stream>>>(p);
     else if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128: 3.95 -> 3.32 us
-      lane_batch_kernel<false, lane_batch_max_requests>
-          <<<rescan_blocks(sm_count, grid), block_threads, 0, stream>>>(p);
+      lane_batch_kernel<false, lane_batch_max_requests><<<rescan_grid, block_threads, 0, stream>>>(p);
     else if (short_block)
-      vectors_kernel<false><<<grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm), block_threads, smem,
-                              stream>>>(p);
+      vectors_kernel<false><<<vectors_grid, block_threads, smem, stream>>>(p);
     else if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
-      vectors_kernel<true><<<grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm), block_threads, smem,
-                             stream>>>(p);
+      vectors_kernel<true><<<vectors_grid, block_threads, smem, stream>>>(p);
     else
-      single_launch_kernel<false><<<rescan_blocks(sm_count, grid), block_threads, smem, stream>>>(p);
+      single_launch_kernel<false><<<rescan_grid, block_threads, smem, stream>>>(p);
     return cudaGetLastError();
   }
   auto* table = static_cast<request_totals*>(workspace);
