@@ -2,7 +2,7 @@
 // device buffers, and brings the outputs back for comparison with the reference.
 #pragma once
 
-#include <attnmeta/attnmeta.cuh>
+#include "launchers.cuh"  // the library, its launchers compiled once (launch_*.cu)
 
 #include <cstdio>
 #include <cstdlib>
@@ -44,10 +44,17 @@ struct buffer {
   }
 };
 
-/// The index types the GPU tests cover: all int32, all int64, and two mixes.
-inline int device_types(int types) {
-  const int pick[] = {0, 1, 6, 7};
-  return pick[types & 3];
+/// Calls f(SeqT{}, QT{}, IdxT{}) with the index types the GPU tests cover, picked by `types & 3`:
+/// all int32; int64 seq_lens; int64 extend_lens and req_pool_indices; all int64. Only these four are
+/// instantiated, so the tests compile the launchers of launchers.cuh's batch types and no others.
+template <class F>
+void with_device_types(int types, F&& f) {
+  switch (types & 3) {
+    case 0: return f(int32_t{}, int32_t{}, int32_t{});
+    case 1: return f(int64_t{}, int32_t{}, int32_t{});
+    case 2: return f(int32_t{}, int64_t{}, int64_t{});
+    default: return f(int64_t{}, int64_t{}, int64_t{});
+  }
 }
 
 /// One case on the device: typed inputs, guarded outputs, status word and workspace.
@@ -127,7 +134,7 @@ struct step {
 /// Runs c on the device with `algorithm` and returns "" if it equals the reference, else the diff.
 inline std::string check_on_device(const cases::step_case& c, attnmeta::path algorithm) {
   std::string diff;
-  cases::with_types(device_types(c.types), [&](auto s, auto q, auto i) {
+  with_device_types(c.types, [&](auto s, auto q, auto i) {
     step<decltype(s), decltype(q), decltype(i)> d(c);
     const cudaError_t e = d.launch(algorithm);
     if (e != cudaSuccess) {

@@ -56,7 +56,7 @@ TEST_CASE("every launcher captures in a CUDA graph (global mode) and replays wit
         if (it % 2 == 0) use_dense_pages(c, rng, true, it == 2, 512, 64, c.s.bs + 3);  // with page tables
         c.cap.max_tokens = c.s.bs * (m == mode::extend ? 40 : 4);  // room for any new lengths
         INFO(name(m) << " " << c.describe());
-        with_types(dev::device_types(c.types), [&](auto s, auto q, auto i) {
+        dev::with_device_types(c.types, [&](auto s, auto q, auto i) {
           capture_and_replay<decltype(s), decltype(q), decltype(i)>(rng, c, p, 3);
         });
         ++graphs;

@@ -1,0 +1,6 @@
+// One of the GPU tests' launchers (launchers.cuh): compute_metadata for seq_lens int32, extend_lens int64,
+// req_pool_indices int64, with every kernel it launches.
+#define ATTNMETA_TEST_DEFINES_LAUNCHERS
+#include "launchers.cuh"
+
+ATTNMETA_TEST_LAUNCHER(int32_t, int64_t, int64_t)

@@ -1,0 +1,28 @@
+// tests/launchers.cuh: the GPU tests compile the library's kernels once. Every launch of the tests
+// ends in attnmeta::compute_metadata for one of the batch types below; each test file sees these
+// specializations as `extern`, and launch_<types>.cu defines one of them (its kernels with it), so
+// a parallel build compiles them side by side and the test binary holds each kernel once.
+#pragma once
+
+#include <attnmeta/attnmeta.cuh>
+
+/// X(SeqT, QT, IdxT) for every batch type the GPU tests launch: dev::device_types()'s index types,
+/// where the modes of a constant q take QT = SeqT (decode_batch()).
+#define ATTNMETA_TEST_BATCH_TYPES(X) \
+  X(int32_t, int32_t, int32_t)       \
+  X(int64_t, int64_t, int32_t)       \
+  X(int64_t, int32_t, int32_t)       \
+  X(int32_t, int32_t, int64_t)       \
+  X(int32_t, int64_t, int64_t)       \
+  X(int64_t, int64_t, int64_t)
+
+/// compute_metadata with the clamp SPEC.md names, for the batch type (SeqT, QT, IdxT).
+#define ATTNMETA_TEST_LAUNCHER(SeqT, QT, IdxT)                                                             \
+  template cudaError_t attnmeta::compute_metadata<SeqT, QT, IdxT>(                                         \
+      void*, size_t, const attnmeta::capacity&, const attnmeta::ragged_batch<SeqT, QT, IdxT>&,             \
+      const attnmeta::options&, const attnmeta::metadata_outputs&, cudaStream_t);
+#define ATTNMETA_TEST_EXTERN_LAUNCHER(SeqT, QT, IdxT) extern ATTNMETA_TEST_LAUNCHER(SeqT, QT, IdxT)
+
+#ifndef ATTNMETA_TEST_DEFINES_LAUNCHERS
+ATTNMETA_TEST_BATCH_TYPES(ATTNMETA_TEST_EXTERN_LAUNCHER)
+#endif
