@@ -114,6 +114,34 @@ TEST_CASE("large batches: thousands of requests, automatic path on both sides of
   }
 }
 
+TEST_CASE("device-scan page copy: requests of several units, empty requests between them", "[gpu][pages]") {
+  // Rows up to 2,600 columns (up to six page units of 512 columns a row group, more than one row
+  // group where q_b passes 16) and about a third of the requests empty (no columns, or no rows): the
+  // device-scan path's copy (copy_units() over the table in global memory) finds each unit's
+  // request past empty ones, and a change that has warps take several units in a row is checked
+  // where its units stay in one request, cross into the next, or skip empty ones.
+  std::mt19937_64 rng(0x2a11);
+  for (mode m : all_modes)
+    for (int bs : {1, 3, 37, 300})
+      for (int page_size : {64, 48}) {
+        shape_limits lim;
+        lim.max_seq = 2600;
+        lim.max_q = 24;  // past page_unit_rows: a request of two row groups
+        step_case c = random_case(rng, lim, m, bs);
+        for (int b = 0; b < bs; ++b)
+          if (rng() % 3 == 0) {
+            c.s.seq[b] = 0;
+            if (m == mode::draft_extend || m == mode::extend) c.s.q[b] = rng() % 2;
+          }
+        use_dense_pages(c, rng, rng() % 4 != 0, rng() % 2 == 0, 2600, page_size, bs + 7);
+        if (!c.page_table) c.block_table = true;
+        INFO(name(m) << " " << c.describe());
+        const std::string diff = dev::check_on_device(c, path::device_scan);
+        INFO(diff);
+        REQUIRE(diff.empty());
+      }
+}
+
 // A random case of bs requests of mode m asking for every 1-D output, with D = 4 and q_b = 1
 // (decode), 4 (target verify, constant draft extend) or draft_q(b) (draft extend).
 template <class DraftQ>
