@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command on a GPU machine: build, run the GPU tests, the sanitizers, the examples, the
 # benchmark, the PyTorch binding's tests and the peers, then print a short summary table last.
-# Logs and JSON go to $OUT (or ./out).
+# Logs and JSON go to $OUT (or ./out). BUILD=DIR takes the programs from a build folder that already
+# holds them (built on another machine and carried along) instead of building.
 #   bash scripts/device_check.sh [--quick] [stage ...]
 # stages: tests sanitize examples bench python peers profile (default: all but profile)
 set -u
