@@ -6,7 +6,7 @@
 
 #include <attnmeta/attnmeta.cuh>
 
-/// X(SeqT, QT, IdxT) for every batch type the GPU tests launch: dev::device_types()'s index types,
+/// X(SeqT, QT, IdxT) for every batch type the GPU tests launch: dev::with_device_types()'s index types,
 /// where the modes of a constant q take QT = SeqT (decode_batch()).
 #define ATTNMETA_TEST_BATCH_TYPES(X) \
   X(int32_t, int32_t, int32_t)       \
