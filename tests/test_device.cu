@@ -118,8 +118,8 @@ TEST_CASE("device-scan page copy: requests of several units, empty requests betw
   // Rows up to 2,600 columns (up to six page units of 512 columns a row group, more than one row
   // group where q_b passes 16) and about a third of the requests empty (no columns, or no rows): the
   // device-scan path's copy (copy_units() over the table in global memory) finds each unit's
-  // request past empty ones, and a change that has warps take several units in a row is checked
-  // where its units stay in one request, cross into the next, or skip empty ones.
+  // request past empty ones; decode, whose warps take runs of units, is checked where a run stays
+  // in one request, crosses into the next, or skips empty ones.
   std::mt19937_64 rng(0x2a11);
   for (mode m : all_modes)
     for (int bs : {1, 3, 37, 300})
@@ -140,6 +140,24 @@ TEST_CASE("device-scan page copy: requests of several units, empty requests betw
         INFO(diff);
         REQUIRE(diff.empty());
       }
+  // Decode with more units than the fill kernel has warps (up to 6,000 columns, about 4 units a
+  // request with a third empty): each warp copies a run of consecutive units (copy_unit_runs()),
+  // across request edges and past empty requests; with max_tokens 3 below N the last rows stay
+  // unwritten.
+  for (int bs : {2500, 5000})
+    for (bool short_cap : {false, true}) {
+      shape_limits lim;
+      lim.max_seq = 6000;
+      step_case c = random_case(rng, lim, mode::decode, bs);
+      for (int b = 0; b < bs; ++b)
+        if (rng() % 3 == 0) c.s.seq[b] = 0;
+      use_dense_pages(c, rng, true, rng() % 2 == 0, 6000, 64, bs + 7);
+      if (short_cap) c.cap.max_tokens = bs - 3;
+      INFO("decode " << c.describe());
+      const std::string diff = dev::check_on_device(c, path::device_scan);
+      INFO(diff);
+      REQUIRE(diff.empty());
+    }
 }
 
 // A random case of bs requests of mode m asking for every 1-D output, with D = 4 and q_b = 1

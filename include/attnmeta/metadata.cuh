@@ -103,7 +103,10 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   if (scan_bytes > device_exclusive_sum_bytes_bound<request_totals>(cap.max_bs))
     return invalid_argument("attnmeta: internal: cub::DeviceScan needs more workspace than workspace_size() reserved");
   if (cudaError_t e = device_exclusive_sum(scan_temp, scan_bytes, requests, table, bs, stream)) return e;
-  table_fill_kernel<Vec><<<grid, block_threads, 0, stream>>>(p, table);
+  if (p.shape.wants_pages() && !p.batch.q_per_request && p.batch.q_constant == 1)  // decode: runs of units (copy_unit_runs())
+    table_fill_kernel<Vec, true><<<grid, block_threads, 0, stream>>>(p, table);
+  else
+    table_fill_kernel<Vec, false><<<grid, block_threads, 0, stream>>>(p, table);
   return cudaGetLastError();
 }
 

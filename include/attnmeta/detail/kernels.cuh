@@ -188,6 +188,54 @@ __device__ __forceinline__ void copy_units(const step_params<Batch, Clamp>& p, c
   }
 }
 
+/// The page-table units of the device-scan path for decode (one token a request), each warp taking
+/// a run of ceil(units / warps) consecutive units: one search of the table in global memory a run,
+/// and a request's entries and row read once, where the run passes into it. A decode unit writes
+/// one row, so a search of log2(bs) dependent reads before each unit (copy_units()) costs as much
+/// as its copy (decode bs 4096, kv 1K-32K: 33% behind a bare copy of the same rows); runs cost
+/// the steps whose units write several rows more than they save (runs of 4 and 8 units: target
+/// verify 3-8% slower), so only decode takes them.
+template <bool Vec, class Batch, class Clamp>
+__device__ __forceinline__ void copy_unit_runs(const step_params<Batch, Clamp>& p, const request_totals* table) {
+  const int bs = p.batch.bs;
+  const int64_t units = table[bs].units;
+  const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
+  const int64_t run = (units + warps - 1) / warps;
+  int64_t u = ((int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5) * run;
+  const int64_t end = u + run < units ? u + run : units;
+  if (u >= end) return;
+  const field_view<request_totals, &request_totals::units> first_unit{table};
+  const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
+  int b = find_owner(first_unit, bs, u);
+  request_totals at = table[b], next = table[b + 1];
+  // Request b's part of its units: where its units and rows start, how many rows and columns.
+  page_unit unit;
+  int64_t first = 0, last = 0;
+  int chunks = 1;
+  const auto enter = [&] {
+    first = at.units;
+    unit.cols = int(p.shape.columns(next.kv - at.kv));
+    chunks = int(p.shape.column_chunks(unit.cols));  // < 2^22
+    last = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
+    unit.src = p.batch.pages.req_to_token + int64_t(p.batch.pages.req_pool_indices[b]) * p.batch.pages.row_stride;
+  };
+  enter();
+#pragma unroll 1
+  for (; u < end; ++u) {
+    if (u >= next.units) {
+      do at = next, next = table[++b + 1];  // past requests of no units
+      while (u >= next.units);
+      enter();
+    }
+    const int64_t local = u - first;
+    const int64_t group = local >> 31 ? local / chunks : int64_t(uint32_t(local) / uint32_t(chunks));
+    unit.chunk = int(local - group * chunks);
+    unit.row0 = at.tokens + group * page_unit_rows;
+    unit.rows = int(last - unit.row0 < page_unit_rows ? last - unit.row0 : page_unit_rows);
+    copy_unit<Vec>(p.out, p.shape, pd, unit);
+  }
+}
+
 /// A batch whose q_b come from the device, known as such when the kernel is compiled: small steps
 /// of per-request q with page tables take a single_launch_kernel built for it, so that the kernel
 /// of the other steps carries none of its code (with it, constant-q steps spilled registers and ran
@@ -711,13 +759,18 @@ struct request_loader {
   }
 };
 
-/// The device-scan path's fill: `table` was written by cub::DeviceScan into the workspace.
-template <bool Vec, class Batch, class Clamp>
+/// The device-scan path's fill: `table` was written by cub::DeviceScan into the workspace. With
+/// Runs (decode), each warp copies a run of consecutive page units (copy_unit_runs()).
+template <bool Vec, bool Runs, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm)
     table_fill_kernel(step_params<Batch, Clamp> p, const request_totals* table) {
   if (blockIdx.x == 0 && threadIdx.x == 0) publish(p.out.status, totals_flags(table[p.batch.bs], p.shape.max_tokens));
   fill_vectors<true>(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
-  if (p.shape.wants_pages()) copy_units<Vec, false>(p, table, nullptr);
+  if (!p.shape.wants_pages()) return;
+  if (Runs)
+    copy_unit_runs<Vec>(p, table);
+  else
+    copy_units<Vec, false>(p, table, nullptr);
 }
 
 }  // namespace detail
