@@ -389,6 +389,33 @@ TEST_CASE("short page-table batches past the static path: the copying blocks' sc
       }
 }
 
+TEST_CASE("constant-q page tables of 33 to 128 requests: long rows beside short ones, several units a warp",
+          "[gpu][short]") {
+  // Decode, target verify and constant draft extend past 32 requests (short_pages_kernel: block 0
+  // writes the vectors by its scan while the other blocks scan (units, rows) and copy). W = 40000
+  // and every seventh request up to 45,000 long: requests of up to 79 units beside requests of
+  // one or two, more units than the grid has warps at bs 64-128. A bad pool index and max_tokens
+  // one short of N; page sizes 64, 48 and 1; page_table alone, block_table alone; rows not 16-byte
+  // aligned.
+  std::mt19937_64 rng(0x540c);
+  for (int bs : {33, 64, 100, 128})
+    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend_const})
+      for (int variant = 0; variant < 4; ++variant) {
+        step_case c = short_case(rng, m, bs, [](int) { return 4; });
+        int64_t n = 0;
+        for (int b = 0; b < bs; ++b) c.s.seq[b] = int64_t(1 + rng() % (b % 7 == 3 ? 45000 : 900));
+        for (auto q : c.s.q) n += q;
+        const int64_t W = 40000;
+        use_dense_pages(c, rng, variant != 2, variant != 1, W, variant == 1 ? 48 : (variant == 2 ? 1 : 64), bs + 5);
+        if (variant == 1) c.s.rpi[bs / 2] = c.s.pool_rows;  // out of range: its rows untouched, the bit set
+        if (variant == 3) c.pt_stride = W + 1;
+        c.cap.max_bs = bs;
+        c.cap.max_tokens = int(variant == 1 ? n - 1 : n);
+        INFO("bs " << bs << " variant " << variant << " " << c.describe());
+        require_equal_on_both_paths(c);
+      }
+}
+
 TEST_CASE("host-checkable mistakes return before any launch", "[gpu][errors]") {
   std::mt19937_64 rng(13);
   step_case c = random_case(rng, shape_limits{}, mode::extend, 8);
