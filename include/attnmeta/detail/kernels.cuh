@@ -176,12 +176,8 @@ __device__ __forceinline__ void copy_units(const step_params<Batch, Clamp>& p, c
     page_unit unit;
     unit.cols = int(p.shape.columns(next.kv - at.kv));
     const int64_t chunks = p.shape.column_chunks(unit.cols);
-    const int64_t local = u - at.units;
-    const int64_t group = (local | chunks) >> 31 ? local / chunks : int64_t(uint32_t(local) / uint32_t(chunks));
-    unit.chunk = int(local - group * chunks);
-    unit.row0 = at.tokens + group * page_unit_rows;
     const int64_t last = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
-    unit.rows = int(last - unit.row0 < page_unit_rows ? last - unit.row0 : page_unit_rows);
+    place_unit(unit, u - at.units, chunks, at.tokens, last);
     const int64_t row = rows ? rows[b] : int64_t(pages.req_pool_indices[b]);
     unit.src = pages.req_to_token + row * pages.row_stride;
     copy_unit<Vec>(out, p.shape, pd, unit);
@@ -208,14 +204,13 @@ __device__ __forceinline__ void copy_unit_runs(const step_params<Batch, Clamp>& 
   const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
   int b = find_owner(first_unit, bs, u);
   request_totals at = table[b], next = table[b + 1];
-  // Request b's part of its units: where its units and rows start, how many rows and columns.
+  // Request b's columns, chunks, last row and req_to_token row, worked out once a request.
   page_unit unit;
-  int64_t first = 0, last = 0;
-  int chunks = 1;
+  int64_t last = 0;
+  int chunks = 1;  // < 2^22
   const auto enter = [&] {
-    first = at.units;
     unit.cols = int(p.shape.columns(next.kv - at.kv));
-    chunks = int(p.shape.column_chunks(unit.cols));  // < 2^22
+    chunks = int(p.shape.column_chunks(unit.cols));
     last = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
     unit.src = p.batch.pages.req_to_token + int64_t(p.batch.pages.req_pool_indices[b]) * p.batch.pages.row_stride;
   };
@@ -227,11 +222,7 @@ __device__ __forceinline__ void copy_unit_runs(const step_params<Batch, Clamp>& 
       while (u >= next.units);
       enter();
     }
-    const int64_t local = u - first;
-    const int64_t group = local >> 31 ? local / chunks : int64_t(uint32_t(local) / uint32_t(chunks));
-    unit.chunk = int(local - group * chunks);
-    unit.row0 = at.tokens + group * page_unit_rows;
-    unit.rows = int(last - unit.row0 < page_unit_rows ? last - unit.row0 : page_unit_rows);
+    place_unit(unit, u - at.units, chunks, at.tokens, last);
     copy_unit<Vec>(p.out, p.shape, pd, unit);
   }
 }

@@ -20,6 +20,17 @@ struct page_unit {
   int cols;            ///< min(kv'_b, W): columns the rows get
 };
 
+/// Places unit `local` (< chunks * row groups) of a request whose rows start at `first_row` and end
+/// at `last` (its last token + 1, or max_tokens if less): chunk local % chunks of row group
+/// local / chunks, its rows cut at `last` (none when the group starts there or past it).
+__device__ __forceinline__ void place_unit(page_unit& unit, int64_t local, int64_t chunks, int64_t first_row,
+                                          int64_t last) {
+  const int64_t group = (local | chunks) >> 31 ? local / chunks : int64_t(uint32_t(local) / uint32_t(chunks));
+  unit.chunk = int(local - group * chunks);
+  unit.row0 = first_row + group * page_unit_rows;
+  unit.rows = int(last - unit.row0 < page_unit_rows ? last - unit.row0 : page_unit_rows);
+}
+
 /// Division by page_size, by shifts for powers of two (1, 64, ...).
 struct page_divisor {
   int size;
