@@ -9,13 +9,15 @@ static const path paths[] = {path::single_launch, path::device_scan};
 static const char* path_name(path p) { return p == path::single_launch ? "single_launch" : "device_scan"; }
 
 /// c on the device, by the single launch and by the device-scan path, equals the reference.
+static void require_equal_on(const step_case& c, path p) {
+  const std::string diff = dev::check_on_device(c, p);
+  INFO(path_name(p));
+  INFO(diff);
+  REQUIRE(diff.empty());
+}
+
 static void require_equal_on_both_paths(const step_case& c) {
-  for (path p : paths) {
-    const std::string diff = dev::check_on_device(c, p);
-    INFO(path_name(p));
-    INFO(diff);
-    REQUIRE(diff.empty());
-  }
+  for (path p : paths) require_equal_on(c, p);
 }
 
 TEST_CASE("every mode, type and path equals the reference on random batches", "[gpu]") {
@@ -136,9 +138,7 @@ TEST_CASE("device-scan page copy: requests of several units, empty requests betw
         use_dense_pages(c, rng, rng() % 4 != 0, rng() % 2 == 0, 2600, page_size, bs + 7);
         if (!c.page_table) c.block_table = true;
         INFO(name(m) << " " << c.describe());
-        const std::string diff = dev::check_on_device(c, path::device_scan);
-        INFO(diff);
-        REQUIRE(diff.empty());
+        require_equal_on(c, path::device_scan);
       }
   // Decode with more units than the fill kernel has warps (up to 6,000 columns, about 4 units a
   // request with a third empty): each warp copies a run of consecutive units (copy_unit_runs()),
@@ -154,9 +154,7 @@ TEST_CASE("device-scan page copy: requests of several units, empty requests betw
       use_dense_pages(c, rng, true, rng() % 2 == 0, 6000, 64, bs + 7);
       if (short_cap) c.cap.max_tokens = bs - 3;
       INFO("decode " << c.describe());
-      const std::string diff = dev::check_on_device(c, path::device_scan);
-      INFO(diff);
-      REQUIRE(diff.empty());
+      require_equal_on(c, path::device_scan);
     }
 }
 
