@@ -47,7 +47,7 @@ inline int rescan_blocks(int sm_count, int grid) {
 
 template <bool Vec, class Batch, class Clamp>
 cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<Batch, Clamp>& p, path algorithm,
-                        cudaStream_t stream) {
+                        bool pdl, cudaStream_t stream) {
   int sm_count = 0;
   if (cudaError_t e = current_sm_count(sm_count)) return e;
   const int bs = p.batch.bs;
@@ -72,28 +72,26 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // The grids of the kernels that rescan the batch in every warp or block, and of vectors_kernel.
     const int rescan_grid = rescan_blocks(sm_count, grid);
     const int vectors_grid = grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm);
+    const auto launch = [&](auto kernel, int blocks, size_t bytes) {
+      return launch_kernel(kernel, blocks, block_threads, bytes, stream, pdl, p);
+    };
     if (p.shape.wants_pages() && short_step && bs > lane_batch_max_bs && short_pages_fit<block_threads>(p.batch, p.shape))
-      short_pages_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
-    else if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape))
-      single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(
-          step_params<per_request_q<Batch>, Clamp>{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out});
-    else if (p.shape.wants_pages())
-      single_launch_kernel<Vec><<<grid, block_threads, smem, stream>>>(p);
-    else if (bs <= lane_batch_max_bs && short_step)
-      lane_batch_kernel<true, 1><<<grid, block_threads, 0, stream>>>(p);
-    else if (bs <= lane_batch_max_bs)
-      lane_batch_kernel<false, 1><<<rescan_grid, block_threads, 0, stream>>>(p);
-    else if (bs <= 2 * lane_batch_max_bs && !short_step)
-      lane_batch_kernel<false, 2><<<rescan_grid, block_threads, 0, stream>>>(p);
-    else if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128: 3.95 -> 3.32 us
-      lane_batch_kernel<false, lane_batch_max_requests><<<rescan_grid, block_threads, 0, stream>>>(p);
-    else if (short_block)
-      vectors_kernel<false><<<vectors_grid, block_threads, smem, stream>>>(p);
-    else if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
-      vectors_kernel<true><<<vectors_grid, block_threads, smem, stream>>>(p);
-    else
-      single_launch_kernel<false><<<rescan_grid, block_threads, smem, stream>>>(p);
-    return cudaGetLastError();
+      return launch(short_pages_kernel<Vec, Batch, Clamp>, grid, smem);
+    if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape))
+      return launch_kernel(single_launch_kernel<Vec, per_request_q<Batch>, Clamp>, grid, block_threads, smem, stream,
+                           pdl, step_params<per_request_q<Batch>, Clamp>{per_request_q<Batch>(p.batch), p.clamp,
+                                                                         p.shape, p.out});
+    if (p.shape.wants_pages()) return launch(single_launch_kernel<Vec, Batch, Clamp>, grid, smem);
+    if (bs <= lane_batch_max_bs && short_step) return launch(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);
+    if (bs <= lane_batch_max_bs) return launch(lane_batch_kernel<false, 1, Batch, Clamp>, rescan_grid, 0);
+    if (bs <= 2 * lane_batch_max_bs && !short_step)
+      return launch(lane_batch_kernel<false, 2, Batch, Clamp>, rescan_grid, 0);
+    if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128: 3.95 -> 3.32 us
+      return launch(lane_batch_kernel<false, lane_batch_max_requests, Batch, Clamp>, rescan_grid, 0);
+    if (short_block) return launch(vectors_kernel<false, Batch, Clamp>, vectors_grid, smem);
+    if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
+      return launch(vectors_kernel<true, Batch, Clamp>, vectors_grid, smem);
+    return launch(single_launch_kernel<false, Batch, Clamp>, rescan_grid, smem);
   }
   auto* table = static_cast<request_totals*>(workspace);
   void* scan_temp = static_cast<char*>(workspace) + table_bytes(cap.max_bs);
@@ -103,11 +101,9 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   if (scan_bytes > device_exclusive_sum_bytes_bound<request_totals>(cap.max_bs))
     return invalid_argument("attnmeta: internal: cub::DeviceScan needs more workspace than workspace_size() reserved");
   if (cudaError_t e = device_exclusive_sum(scan_temp, scan_bytes, requests, table, bs, stream)) return e;
-  if (p.shape.wants_pages() && !p.batch.q_per_request && p.batch.q_constant == 1)  // decode: runs of units (copy_unit_runs())
-    table_fill_kernel<Vec, true><<<grid, block_threads, 0, stream>>>(p, table);
-  else
-    table_fill_kernel<Vec, false><<<grid, block_threads, 0, stream>>>(p, table);
-  return cudaGetLastError();
+  const bool runs = p.shape.wants_pages() && !p.batch.q_per_request && p.batch.q_constant == 1;  // decode: copy_unit_runs()
+  return launch_kernel(runs ? table_fill_kernel<Vec, true, Batch, Clamp> : table_fill_kernel<Vec, false, Batch, Clamp>,
+                       grid, block_threads, 0, stream, pdl, p, static_cast<const request_totals*>(table));
 }
 
 inline bool aligned16(const void* p, int64_t row_stride) {
@@ -136,8 +132,11 @@ cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capa
   const detail::step_params<ragged_batch<SeqT, QT, IdxT>, Clamp> p{batch, clamp, detail::shape_of(cap, opt, out), out};
   const bool vec = out.page_table && detail::aligned16(out.page_table, out.page_table_row_stride) &&
                    detail::aligned16(batch.pages.req_to_token, batch.pages.row_stride);
-  return vec ? detail::launch_step<true>(workspace, cap, p, algorithm, stream)
-             : detail::launch_step<false>(workspace, cap, p, algorithm, stream);
+  bool pdl = false;
+  if (opt.enable_pdl)
+    if (cudaError_t e = detail::current_device_has_pdl(pdl)) return e;
+  return vec ? detail::launch_step<true>(workspace, cap, p, algorithm, pdl, stream)
+             : detail::launch_step<false>(workspace, cap, p, algorithm, pdl, stream);
 }
 
 /// The same, with the clamp SPEC.md names: min(x, topk) for kpool == 1, the pooled clamp otherwise.

@@ -18,6 +18,7 @@
 #include "lane_batch.cuh"
 #include "short_batch.cuh"
 #include "short_pages.cuh"
+#include "launch.cuh"
 #include "page_copy.cuh"
 
 namespace attnmeta {
@@ -416,6 +417,7 @@ template <bool TryShort, int R, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, R > 2 ? 2 : min_blocks_per_sm)
     lane_batch_kernel(step_params<Batch, Clamp> p) {
   static_assert(!TryShort || R == 1, "the short path holds one request a lane");
+  await_previous_grid();
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
   const int64_t warp = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
@@ -688,6 +690,7 @@ __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clam
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
+  await_previous_grid();
   single_launch_step<Vec>(p, storage);
 }
 
@@ -709,6 +712,7 @@ __device__ __forceinline__ bool short_q_batch(const Batch& batch) {
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
+  await_previous_grid();
   bool vectors_only = false;  // the other blocks copy: block 0 writes the vectors alone
   if (gridDim.x > 1) {
     if (blockIdx.x == 0) {
@@ -732,6 +736,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_
 template <bool Table, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
+  await_previous_grid();
   if (!short_block_step<Table>(p, storage.short_block, int(blockIdx.x), int(gridDim.x)))
     single_launch_step<false, false>(p, storage);
 }
@@ -755,6 +760,7 @@ struct request_loader {
 template <bool Vec, bool Runs, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm)
     table_fill_kernel(step_params<Batch, Clamp> p, const request_totals* table) {
+  await_previous_grid();
   if (blockIdx.x == 0 && threadIdx.x == 0) publish(p.out.status, totals_flags(table[p.batch.bs], p.shape.max_tokens));
   fill_vectors<true>(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
   if (!p.shape.wants_pages()) return;
