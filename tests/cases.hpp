@@ -54,7 +54,7 @@ struct step_case {
       << " pt=" << page_table << " bt=" << block_table << " which=" << which << " types=" << types
       << " strides=" << seq_stride << "," << q_stride << "," << rpi_stride << " pt_stride=" << pt_stride
       << " pt_offset=" << pt_offset << " token_offset=" << token_offset << " r2t_stride=" << s.r2t_stride
-      << " r2t_offset=" << r2t_offset;
+      << " r2t_offset=" << r2t_offset << (opt.enable_pdl ? " pdl" : "");
     return o.str();
   }
   int64_t pt_row() const { return pt_stride ? pt_stride : cap.page_table_width; }

@@ -55,6 +55,7 @@ TEST_CASE("every launcher captures in a CUDA graph (global mode) and replays wit
             random_case(rng, lim, m, it == 0 ? 1 : (it >= 2 ? 33 : 1) + int(rng() % (it == 3 ? 96 : 60)));
         if (it % 2 == 0) use_dense_pages(c, rng, true, it == 2, 512, 64, c.s.bs + 3);  // with page tables
         c.cap.max_tokens = c.s.bs * (m == mode::extend ? 40 : 4);  // room for any new lengths
+        c.opt.enable_pdl = it == 1 || it == 2;  // the device-scan fill's programmatic edge from the scan
         INFO(name(m) << " " << c.describe());
         dev::with_device_types(c.types, [&](auto s, auto q, auto i) {
           capture_and_replay<decltype(s), decltype(q), decltype(i)>(rng, c, p, 3);
