@@ -4,7 +4,8 @@
 // for the page-table cases a bare copy of the same page tables in the same layout (what the
 // caller's layout allows). "graph" is the time of a replay of one call; "graph x10" the time per
 // call of a graph of 10 calls (what a call costs inside an engine's graph, as bench/peers.py
-// measures its peers).
+// measures its peers); "x10 PDL" the same with options::enable_pdl, each call free to start while
+// the one before it finishes, beside an empty kernel launched the same way.
 //
 //   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
@@ -44,6 +45,15 @@ constexpr int max_draft_tokens = max_bs * 4;
 constexpr int prefill_max_tokens = 64 * 8192;
 
 __global__ void empty_kernel() {}
+
+/// An empty kernel as the library's kernels begin under programmatic dependent launch: it waits
+/// for the previous grid, then lets the next one start.
+__global__ void empty_pdl_kernel() { attnmeta::detail::await_previous_grid(); }
+
+/// empty_pdl_kernel on `s`, launched with programmatic stream serialization.
+void launch_empty_pdl(cudaStream_t s) {
+  CHECK(attnmeta::detail::launch_kernel(empty_pdl_kernel, 1, 1, 0, s, true));
+}
 
 // The least a metadata kernel does: read a few lengths, write a few results (one warp).
 __global__ void load_store_kernel(const int32_t* in, int32_t* out) { out[threadIdx.x] = in[threadIdx.x] + 1; }
@@ -231,6 +241,9 @@ int main(int argc, char** argv) {
   const double empty_graph = graph_us([](cudaStream_t st) { empty_kernel<<<1, 1, 0, st>>>(); }, s, 5000);
   const double empty_graph10 =
       graph_us([](cudaStream_t st) { empty_kernel<<<1, 1, 0, st>>>(); }, s, 1000, 7, graph_calls);
+  bool has_pdl = false;  // programmatic dependent launch (compute capability 9.0 and later)
+  CHECK(attnmeta::detail::current_device_has_pdl(has_pdl));
+  const double empty_graph10_pdl = has_pdl ? graph_us(launch_empty_pdl, s, 1000, 7, graph_calls) : 0;
   double copy_bw = 0;  // bytes read + written per second
   {
     // The best of cudaMemcpyAsync and a 16-byte-per-thread copy kernel, each in a graph and
@@ -348,7 +361,9 @@ int main(int argc, char** argv) {
     if (c.pages) out.page_table = d.page_table, out.block_table = d.block_table;
     out.status = d.status;
     const attnmeta::page_source<int32_t> pages{d.rpi, d.req_to_token, W, max_bs};
+    bool pdl = false;  // options::enable_pdl for the calls of `launch`
     const auto call = [&](cudaStream_t st, auto seq_lens, auto extend_lens) {
+      opt.enable_pdl = pdl;
       cudaError_t e;
       if (!std::strcmp(c.mode, "decode")) e = attnmeta::decode(d.workspace, d.workspace_bytes, cap, c.bs, seq_lens, opt, out, st, pages);
       else if (!std::strcmp(c.mode, "target_verify")) e = attnmeta::target_verify(d.workspace, d.workspace_bytes, cap, c.bs, seq_lens, D, opt, out, st, pages);
@@ -373,6 +388,14 @@ int main(int argc, char** argv) {
     const int reps_n = int(std::min(2000.0, std::max(10.0, 20000.0 / est)));
     const double g = graph_us(launch, s, reps_n);
     const double g10 = graph_us(launch, s, std::max(10, reps_n / graph_calls), 7, graph_calls);
+    // The same graph of 10 calls with programmatic dependent launch: each call may start while the
+    // one before finishes.
+    double g10_pdl = 0;
+    if (has_pdl) {
+      pdl = true;
+      g10_pdl = graph_us(launch, s, std::max(10, reps_n / graph_calls), 7, graph_calls);
+      pdl = false;
+    }
     const double e = eager_us([&] { launch(s); }, reps_n);
     const double floor_us = bytes / copy_bw * 1e6;
     const double bound = std::max(floor_us, empty_graph);
@@ -397,11 +420,11 @@ int main(int argc, char** argv) {
     char q_label[16], q_range[16];
     std::snprintf(q_label, sizeof q_label, "q<=%d", c.q_max);
     std::snprintf(q_range, sizeof q_range, "1..%d", c.q_max);
-    char row[512];
-    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% | %14s | %8.2f | %5.2fx |",
+    char row[640];
+    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% | %14s | %8.2f | %5.2fx | %8.2f | %5.2fx |",
                   c.mode, c.bs, c.kv_lo >= 100000 ? "100K-131K" : (prefill ? q_label : "1K-32K"), c.pages ? "yes" : "no",
                   e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g, layout, g10,
-                  g10 / std::max(floor_us, empty_graph10));
+                  g10 / std::max(floor_us, empty_graph10), g10_pdl, g10_pdl / std::max(floor_us, empty_graph10_pdl));
     rows.push_back(row);
     std::printf("%s\n", row);
     std::fflush(stdout);
@@ -410,23 +433,26 @@ int main(int argc, char** argv) {
                    "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pages\":%s,\"impl\":\"attnmeta\","
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
                    "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,"
-                   "\"layout_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f}\n",
+                   "\"layout_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f,\"graph10_pdl_us\":%.3f,"
+                   "\"empty_graph10_pdl_us\":%.3f}\n",
                    c.mode, c.bs, prefill ? q_range : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
                    c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
-                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, layout_us, g10, empty_graph10);
+                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, layout_us, g10, empty_graph10, g10_pdl,
+                   empty_graph10_pdl);
   }
   if (json) std::fclose(json);
   uint32_t status = 0;
   CHECK(cudaMemcpy(&status, d.status, 4, cudaMemcpyDeviceToHost));
   std::printf("\n## attnmeta on %s (W = %d, page %d, topk 2048%s%s; times in us, medians)\n", prop.name, W, page_size,
               kpool > 1 ? ", pooled clamp" : "", int64_lengths ? ", int64 lengths" : "");
-  std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node, %.2f us a call in a graph of %d; one-warp "
-              "load+store kernel %.2f us eager, %.2f us graph; copy %.2f TB/s; status word 0x%x\n\n",
-              empty_eager, empty_graph, empty_graph10, graph_calls, load_store_eager, load_store_graph, copy_bw / 1e12,
-              status);
-  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) |\n",
-              graph_calls, graph_calls, graph_calls);
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node, %.2f us a call in a graph of %d (%.2f "
+              "with programmatic dependent launch); one-warp load+store kernel %.2f us eager, %.2f us graph; copy %.2f "
+              "TB/s; status word 0x%x\n\n",
+              empty_eager, empty_graph, empty_graph10, graph_calls, empty_graph10_pdl, load_store_eager,
+              load_store_graph, copy_bw / 1e12, status);
+  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) | x%d PDL | x%d PDL/max(floor,node x%d PDL) |\n",
+              graph_calls, graph_calls, graph_calls, graph_calls, graph_calls, graph_calls);
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& r : rows) std::printf("%s\n", r.c_str());
   return 0;
 }
