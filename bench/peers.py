@@ -5,6 +5,8 @@ with and without page tables), each run through:
 
   attnmeta      the PyTorch binding (python/attnmeta_torch): one call, no host sync, every output
                 including the tail past N, into buffers sized for the case's capacity.
+  attnmeta_pdl  the same with enable_pdl=True: programmatic dependent launch, each call in the graph free
+                to start while the one before it finishes (not counted among the peers).
   python        the engine's old eager path: .tolist() of the lengths (GPU->CPU syncs), torch.cat of
                 one torch.arange per request for seqlens_expanded, clamp, cumsum, repeat_interleave for
                 token_to_request and for the page-table rows gathered from req_to_token (as wide as
@@ -81,8 +83,9 @@ ONE_D = ["cache_seqlens", "cu_seqlens_k", "cu_seqlens_q", "token_to_request", "s
 PAGE_OUTPUTS = ["page_table", "block_table"]
 PER_REQUEST = {"cache_seqlens", "cu_seqlens_k", "cu_seqlens_q"}
 POISON = -0x2A2A2A2A
-IMPLS = ["attnmeta", "python", "seed_triton", "fused_triton"]
-NOTES = {"seed_triton": "seqlens_expanded, topk_seqlens only"}
+IMPLS = ["attnmeta", "attnmeta_pdl", "python", "seed_triton", "fused_triton"]
+NOTES = {"seed_triton": "seqlens_expanded, topk_seqlens only",
+         "attnmeta_pdl": "enable_pdl: each call may start while the one before it finishes"}
 
 # variant: (mode, q_lo, q_hi, q per request on the device)
 VARIANTS = {
@@ -222,9 +225,9 @@ def binding_outputs(md):
     return {name: getattr(md, name, None) for name in ONE_D + PAGE_OUTPUTS}
 
 
-def binding_call(am, c, inp, md):
+def binding_call(am, c, inp, md, enable_pdl=False):
     """One step's metadata into md, as an engine calls it (host ints, device tensors, no sync)."""
-    kw = dict(topk=c.topk, out=md, page_size=c.page_size, workspace=md.workspace)
+    kw = dict(topk=c.topk, out=md, page_size=c.page_size, workspace=md.workspace, enable_pdl=enable_pdl)
     if c.pages:
         kw.update(req_pool_indices=inp.rpi, req_to_token=inp.req_to_token)
     if c.mode == "decode":
@@ -597,9 +600,10 @@ def floor_bytes(c, lens):
 def impl_plan(name, c, am, md, out, max_bytes):
     """(call(inp), the outputs it writes, checked with the tail?, why no graph, why skipped)."""
     full = ONE_D + (PAGE_OUTPUTS if c.pages else [])
-    if name == "attnmeta":
+    if name in ("attnmeta", "attnmeta_pdl"):
         skip = None if md is not None else "binding not loaded" if am is None else "allocate_metadata failed"
-        return (lambda inp: binding_call(am, c, inp, md)), full, True, None, skip
+        pdl = name == "attnmeta_pdl"
+        return (lambda inp: binding_call(am, c, inp, md, pdl)), full, True, None, skip
     if name == "python":
         need = c.bytes_allocated() + c.python_extra_bytes()
         skip = f"needs {need / 1e9:.1f} GB with its temporaries" if need > max_bytes else None
@@ -702,7 +706,7 @@ def add_speedups(rows):
     mine = {r["case"]: r for r in rows if r["impl"] == "attnmeta" and r["status"] == "ok"}
     for r in rows:
         a = mine.get(r["case"])
-        if r["impl"] != "attnmeta" and a and r.get("eager_us") is not None:
+        if r["impl"] not in ("attnmeta", "attnmeta_pdl") and a and r.get("eager_us") is not None:
             r["speedup_best"] = best(r) / best(a)
             r["speedup_eager"] = r["eager_us"] / a["eager_us"]
 

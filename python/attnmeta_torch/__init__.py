@@ -246,40 +246,45 @@ def _cuda_device(device) -> torch.device:
 #                    inside graph capture. Calls that run concurrently on several streams need their own.
 #   algorithm        "automatic" (one launch up to bs = 1024, else cub::DeviceScan + one fill),
 #                    "single_launch" or "device_scan"
+#   enable_pdl       programmatic dependent launch (Hopper and later; ignored before): the kernels
+#                    may start while the stream's previous kernel finishes, wait for its memory
+#                    before touching any buffer, and let the next kernel start early; a kernel that
+#                    reads these outputs under the same launch attribute must wait the same way
 # Each returns `out`. Errors in the arguments raise ValueError or TypeError naming the argument;
 # errors in the data (negative lengths, N > max_tokens, kv'_b > W, bad pool rows) are made safe on the
 # device and reported in `status`.
 
 
 def decode(seq_lens, *, topk, out, req_pool_indices=None, req_to_token=None, page_size=1, kpool=1,
-           status=None, workspace=None, algorithm="automatic"):
+           status=None, workspace=None, algorithm="automatic", enable_pdl=False):
     """Decode: q_b = 1, kv'_b = seq_lens[b]."""
     return _compute(_DECODE, seq_lens, None, 1, topk, out, req_pool_indices, req_to_token, page_size, kpool,
-                    status, workspace, algorithm)
+                    status, workspace, algorithm, enable_pdl)
 
 
 def target_verify(seq_lens, draft_tokens: int, *, topk, out, req_pool_indices=None, req_to_token=None,
-                  page_size=1, kpool=1, status=None, workspace=None, algorithm="automatic"):
+                  page_size=1, kpool=1, status=None, workspace=None, algorithm="automatic", enable_pdl=False):
     """Target verify: q_b = D (draft_tokens), kv'_b = seq_lens[b] + D."""
     return _compute(_TARGET_VERIFY, seq_lens, None, operator.index(draft_tokens), topk, out, req_pool_indices,
-                    req_to_token, page_size, kpool, status, workspace, algorithm)
+                    req_to_token, page_size, kpool, status, workspace, algorithm, enable_pdl)
 
 
 def draft_extend(seq_lens, extend_lens: Union[torch.Tensor, int], *, topk, out, req_pool_indices=None,
-                 req_to_token=None, page_size=1, kpool=1, status=None, workspace=None, algorithm="automatic"):
+                 req_to_token=None, page_size=1, kpool=1, status=None, workspace=None, algorithm="automatic",
+                 enable_pdl=False):
     """Draft extend: q_b = extend_lens[b] (a CUDA tensor), or the constant D (an int); kv'_b = seq_lens[b]."""
     lens, d = _lengths_or_constant(extend_lens)
     return _compute(_DRAFT_EXTEND, seq_lens, lens, d, topk, out, req_pool_indices, req_to_token, page_size,
-                    kpool, status, workspace, algorithm)
+                    kpool, status, workspace, algorithm, enable_pdl)
 
 
 def extend(seq_lens, extend_lens, *, topk, out, req_pool_indices=None, req_to_token=None, page_size=1, kpool=1,
-           status=None, workspace=None, algorithm="automatic"):
+           status=None, workspace=None, algorithm="automatic", enable_pdl=False):
     """Extend (prefill, chunked prefill): q_b = extend_lens[b], kv'_b = seq_lens[b] (prefix included)."""
     if not isinstance(extend_lens, torch.Tensor):
         raise TypeError(f"attnmeta_torch: extend_lens must be a CUDA tensor, got {type(extend_lens).__name__}")
     return _compute(_EXTEND, seq_lens, extend_lens, 0, topk, out, req_pool_indices, req_to_token, page_size,
-                    kpool, status, workspace, algorithm)
+                    kpool, status, workspace, algorithm, enable_pdl)
 
 
 def _lengths_or_constant(extend_lens):
@@ -289,7 +294,7 @@ def _lengths_or_constant(extend_lens):
 
 
 def _compute(mode, seq_lens, extend_lens, draft_tokens, topk, out, req_pool_indices, req_to_token, page_size,
-             kpool, status, workspace, algorithm):
+             kpool, status, workspace, algorithm, enable_pdl):
     ext = load()
     if algorithm not in _ALGORITHMS:
         raise ValueError(f"attnmeta_torch: algorithm must be one of {list(_ALGORITHMS)}, got {algorithm!r}")
@@ -298,7 +303,7 @@ def _compute(mode, seq_lens, extend_lens, draft_tokens, topk, out, req_pool_indi
     outputs = [getattr(out, name, None) for name in OUTPUTS]
     ext.compute(mode, seq_lens, extend_lens, draft_tokens, req_pool_indices, req_to_token, outputs, status,
                 workspace, operator.index(topk), operator.index(kpool), operator.index(page_size),
-                _ALGORITHMS[algorithm])
+                _ALGORITHMS[algorithm], bool(enable_pdl))
     return out
 
 

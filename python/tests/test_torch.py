@@ -275,9 +275,11 @@ def test_bad_data_is_reported_not_written_out_of_bounds():
 # CUDA graphs: captured once, replayed with new lengths in the same static tensors.
 
 
-@pytest.mark.parametrize("mode,algorithm,own_workspace", [("draft_extend", "automatic", True),
-                                                          ("extend", "device_scan", False)])
-def test_cuda_graph_replay(mode, algorithm, own_workspace):
+@pytest.mark.parametrize("mode,algorithm,own_workspace,enable_pdl", [("draft_extend", "automatic", True, False),
+                                                                     ("extend", "device_scan", False, False),
+                                                                     ("draft_extend", "single_launch", True, True),
+                                                                     ("extend", "device_scan", True, True)])
+def test_cuda_graph_replay(mode, algorithm, own_workspace, enable_pdl):
     gen = generator("graph", mode)
     bs, width, page_size, topk, pool_rows = 16, 1024, 64, 128, 40
     max_tokens = bs * D if mode == "draft_extend" else 600
@@ -307,7 +309,7 @@ def test_cuda_graph_replay(mode, algorithm, own_workspace):
     def step():
         getattr(am, mode)(static_seq, static_lens, topk=topk, out=out, req_pool_indices=static_rpi,
                           req_to_token=req_to_token, page_size=page_size, status=status, workspace=workspace,
-                          algorithm=algorithm)
+                          algorithm=algorithm, enable_pdl=enable_pdl)
 
     def verify(seq, q, rpi):
         check(out, reference(seq, q, 0, topk, 1, max_tokens))

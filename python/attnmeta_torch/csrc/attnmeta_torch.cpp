@@ -133,7 +133,7 @@ void compute(int64_t mode_number, const at::Tensor& seq_lens, const std::optiona
              int64_t draft_tokens, const std::optional<at::Tensor>& req_pool_indices,
              const std::optional<at::Tensor>& req_to_token, const std::vector<std::optional<at::Tensor>>& outputs,
              const std::optional<at::Tensor>& status, const std::optional<at::Tensor>& workspace, int64_t topk,
-             int64_t kpool, int64_t page_size, int64_t algorithm) {
+             int64_t kpool, int64_t page_size, int64_t algorithm, bool enable_pdl) {
   // Host integers: nothing else is looked at until they are right.
   ATTNMETA_TORCH_CHECK_VALUE(mode_number >= 0 && mode_number <= 3, "unknown mode ", mode_number);
   ATTNMETA_TORCH_CHECK_VALUE(outputs.size() == output_count, "expected ", int(output_count), " outputs, got ",
@@ -150,6 +150,7 @@ void compute(int64_t mode_number, const at::Tensor& seq_lens, const std::optiona
   s.opt.kpool = static_cast<int>(kpool);
   s.opt.page_size = static_cast<int>(page_size);
   s.opt.algorithm = static_cast<attnmeta::path>(algorithm);
+  s.opt.enable_pdl = enable_pdl;
 
   // seq_lens fixes the device and the batch size.
   ATTNMETA_TORCH_CHECK_VALUE(seq_lens.is_cuda(), "seq_lens must be a CUDA tensor, got one on ", seq_lens.device());
@@ -304,7 +305,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("compute", &compute, "Computes one step's metadata into the given outputs (see attnmeta_torch)",
         py::arg("mode"), py::arg("seq_lens"), py::arg("extend_lens"), py::arg("draft_tokens"),
         py::arg("req_pool_indices"), py::arg("req_to_token"), py::arg("outputs"), py::arg("status"),
-        py::arg("workspace"), py::arg("topk"), py::arg("kpool"), py::arg("page_size"), py::arg("algorithm"));
+        py::arg("workspace"), py::arg("topk"), py::arg("kpool"), py::arg("page_size"), py::arg("algorithm"),
+        py::arg("enable_pdl") = false);
   m.def("workspace_size", &workspace_size, "Bytes of workspace for batches up to max_bs", py::arg("max_bs"),
         py::arg("max_tokens") = 0, py::arg("page_table_width") = 0);
 
