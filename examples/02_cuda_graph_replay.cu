@@ -27,6 +27,9 @@ int main() {
   const attnmeta::capacity cap{bs, max_tokens, W};
   attnmeta::options opt;  // topk 2048
   opt.page_size = 64;
+  // Programmatic dependent launch (Hopper and later, ignored before): in the engine's graph the
+  // step may start while the kernel before it finishes; it waits for that kernel's writes first.
+  opt.enable_pdl = true;
 
   // Static buffers, allocated once.
   int32_t *seq, *q, *rpi, *req_to_token, *cu_q, *topk_lens, *page_table, *block_table;
