@@ -1,4 +1,5 @@
-// attnmeta/detail/device_info.hpp: the current device's multiprocessor count, cached per device.
+// attnmeta/detail/device_info.hpp: facts about the current device the launchers need (its
+// multiprocessor count, whether it takes programmatic dependent launch), cached per device.
 #pragma once
 
 #include <atomic>
@@ -8,16 +9,31 @@
 namespace attnmeta {
 namespace detail {
 
-/// Multiprocessors of the current device. Two runtime queries the first time per device, none
-/// after; no synchronisation, safe during stream capture and from several threads.
-inline cudaError_t current_sm_count(int& count) {
+/// Attribute `A` of the current device (one that is positive on every device). Two runtime
+/// queries the first time per device, one after (cudaGetDevice); no synchronisation, safe during
+/// stream capture and from several threads.
+template <cudaDeviceAttr A>
+cudaError_t current_device_attribute(int& value) {
   constexpr int cached_devices = 64;
-  static std::atomic<int> cache[cached_devices] = {};
+  static std::atomic<int> cache[cached_devices] = {};  // 0: not read yet
   int device = 0;
   if (cudaError_t e = cudaGetDevice(&device)) return e;
-  if (device < cached_devices && (count = cache[device].load(std::memory_order_relaxed)) > 0) return cudaSuccess;
-  if (cudaError_t e = cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device)) return e;
-  if (device < cached_devices) cache[device].store(count, std::memory_order_relaxed);
+  if (device < cached_devices && (value = cache[device].load(std::memory_order_relaxed)) > 0) return cudaSuccess;
+  if (cudaError_t e = cudaDeviceGetAttribute(&value, A, device)) return e;
+  if (device < cached_devices) cache[device].store(value, std::memory_order_relaxed);
+  return cudaSuccess;
+}
+
+/// Multiprocessors of the current device.
+inline cudaError_t current_sm_count(int& count) {
+  return current_device_attribute<cudaDevAttrMultiProcessorCount>(count);
+}
+
+/// Whether the current device takes programmatic dependent launch (compute capability >= 9.0).
+inline cudaError_t current_device_has_pdl(bool& has) {
+  int major = 0;
+  if (cudaError_t e = current_device_attribute<cudaDevAttrComputeCapabilityMajor>(major)) return e;
+  has = major >= 9;
   return cudaSuccess;
 }
 

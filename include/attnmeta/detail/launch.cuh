@@ -7,7 +7,6 @@
 // and costs nothing when the kernel was launched without the attribute.
 #pragma once
 
-#include <atomic>
 #include <utility>
 
 #include <cuda_runtime.h>
@@ -26,29 +25,9 @@ __device__ __forceinline__ void await_previous_grid() {
 #endif
 }
 
-/// Whether the current device takes programmatic dependent launch (compute capability >= 9.0).
-/// Two runtime queries the first time per device, none after; safe during stream capture.
-inline cudaError_t current_device_has_pdl(bool& has) {
-  constexpr int cached_devices = 64;
-  static std::atomic<int> cache[cached_devices] = {};  // 0 unknown, 1 no, 2 yes
-  int device = 0;
-  if (cudaError_t e = cudaGetDevice(&device)) return e;
-  if (device < cached_devices) {
-    const int known = cache[device].load(std::memory_order_relaxed);
-    if (known) {
-      has = known == 2;
-      return cudaSuccess;
-    }
-  }
-  int major = 0;
-  if (cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device)) return e;
-  has = major >= 9;
-  if (device < cached_devices) cache[device].store(has ? 2 : 1, std::memory_order_relaxed);
-  return cudaSuccess;
-}
-
 /// kernel<<<grid, threads, smem, stream>>>(args...), with the programmatic stream serialization
-/// attribute when `pdl` (the caller checked current_device_has_pdl()). Returns the launch's error.
+/// attribute when `pdl` (the caller checked current_device_has_pdl(), device_info.hpp). Returns
+/// the launch's error.
 template <class... Params, class... Args>
 cudaError_t launch_kernel(void (*kernel)(Params...), int grid, int threads, size_t smem, cudaStream_t stream, bool pdl,
                           Args&&... args) {
