@@ -61,9 +61,12 @@ void check_behind_late_writer(std::mt19937_64& rng, step_case c, path p, bool gr
     d.q.upload(old.q);
     d.rpi.upload(old.rpi);
     CUDA_OK(cudaDeviceSynchronize());
-    const auto enqueue = [&](cudaStream_t s) {
+    const auto write_late = [&](cudaStream_t s) {
       late_inputs<<<1, 128, 0, s>>>(seq_from.ptr, d.seq.ptr, int(d.seq.n), q_from.ptr, d.q.ptr, int(d.q.n),
                                     rpi_from.ptr, d.rpi.ptr, int(d.rpi.n), spin);
+    };
+    const auto enqueue = [&](cudaStream_t s) {
+      write_late(s);
       return d.launch(p, s);
     };
     if (graph) {
@@ -93,8 +96,7 @@ void check_behind_late_writer(std::mt19937_64& rng, step_case c, path p, bool gr
     if (has_pdl && d.c.s.bs > 0 && old.seq[0] != fresh.seq[0]) {
       d.seq.upload(old.seq);
       CUDA_OK(cudaDeviceSynchronize());
-      late_inputs<<<1, 128, 0, stream>>>(seq_from.ptr, d.seq.ptr, int(d.seq.n), q_from.ptr, d.q.ptr, int(d.q.n),
-                                         rpi_from.ptr, d.rpi.ptr, int(d.rpi.n), spin);
+      write_late(stream);
       CUDA_OK(attnmeta::detail::launch_kernel(early_reader<SeqT>, 1, 1, 0, stream, true, d.seq.ptr, seen.ptr));
       CUDA_OK(cudaStreamSynchronize(stream));
       std::vector<long long> got;
