@@ -361,6 +361,24 @@ TEST_CASE("small page-table steps of per-request q: rows placed by a warp scan, 
       }
 }
 
+TEST_CASE("small page-table steps of constant q: block 0's general step beside the copying blocks",
+          "[gpu][short]") {
+  // bs <= 32 and q of 1 to 16 (static units): q up to 4 with every kv' below 2^24 takes block 0's
+  // short path; q of 5 or 16, or one kv' at 2^24 (W = 300 keeps the copy small; the kv' > W bit),
+  // its general step, out of line, while the other blocks copy. Page sizes 64 and 48.
+  std::mt19937_64 rng(0x540d);
+  for (int bs : {1, 8, 32})
+    for (int D : {1, 4, 5, 16})
+      for (int variant = 0; variant < 2; ++variant) {
+        step_case c = short_case(rng, mode::draft_extend_const, bs, [](int) { return 4; });
+        c.D = D;
+        for (int b = 0; b < bs; ++b) c.s.q[b] = D, c.s.seq[b] = int64_t(D + rng() % 900);
+        if (variant == 1) c.s.seq[bs / 2] = int64_t(1) << 24;
+        use_dense_pages(c, rng, true, true, 300, variant == 1 ? 48 : 64, bs + 2);
+        check_short_case(c, rng, variant);
+      }
+}
+
 TEST_CASE("short page-table batches past the static path: the copying blocks' scan and its fallback",
           "[gpu][short]") {
   // Every q_b <= 4 and more than 32 requests (bs 8 for contrast: static units or the general

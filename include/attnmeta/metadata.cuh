@@ -78,9 +78,11 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (p.shape.wants_pages() && short_step && bs > lane_batch_max_bs && short_pages_fit<block_threads>(p.batch, p.shape))
       return launch(short_pages_kernel<Vec, Batch, Clamp>, grid, smem);
     if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape))
-      return launch_kernel(single_launch_kernel<Vec, per_request_q<Batch>, Clamp>, grid, block_threads, smem, stream,
+      return launch_kernel(static_pages_kernel<Vec, per_request_q<Batch>, Clamp>, grid, block_threads, smem, stream,
                            pdl, step_params<per_request_q<Batch>, Clamp>{per_request_q<Batch>(p.batch), p.clamp,
                                                                          p.shape, p.out});
+    if (p.shape.wants_pages() && !p.batch.q_per_request && static_units(p.batch, p.shape))
+      return launch(static_pages_kernel<Vec, Batch, Clamp>, grid, smem);
     if (p.shape.wants_pages()) return launch(single_launch_kernel<Vec, Batch, Clamp>, grid, smem);
     if (bs <= lane_batch_max_bs && short_step) return launch(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);
     if (bs <= lane_batch_max_bs) return launch(lane_batch_kernel<false, 1, Batch, Clamp>, rescan_grid, 0);

@@ -6,10 +6,11 @@
 // one block scan in every block. The others end in fill_vectors() and copy_units(), which the
 // blocks run over a table of per-request prefixes (request_totals at 0..bs): in shared memory for
 // the single launch, where each block scans the batch itself; in the workspace for the device-scan
-// path, where cub::DeviceScan built it. Steps of up to 32 requests place their page units without
-// the table (copy_static_units(): a warp scans q_b when it is per request), so that the copying does
-// not wait for block 0's scan; short batches past 32 requests with page tables take
-// short_pages_kernel, whose copying blocks scan only what the copy needs (short_pages.cuh).
+// path, where cub::DeviceScan built it. Steps of up to 32 requests with page tables take
+// static_pages_kernel, which places their units without the table (copy_static_units(): a warp
+// scans q_b when it is per request), so that the copying does not wait for block 0's scan; short
+// batches past 32 requests with page tables take short_pages_kernel, whose copying blocks scan only
+// what the copy needs (short_pages.cuh).
 #pragma once
 
 #include "../block_offsets.cuh"
@@ -692,6 +693,30 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   __shared__ single_launch_storage storage;
   await_previous_grid();
   single_launch_step<Vec>(p, storage);
+}
+
+/// Block 0 of static_pages_kernel when short_first_block() declined: the general step, out of line,
+/// so that the kernel's code on the paths small steps take stays short. Against those steps in
+/// single_launch_kernel (H200, bs 1-8 with page tables, a call in a graph of 10): -4% to +2%
+/// (decode bs 8 2.38 -> 2.28 us), with enable_pdl -7% to +1% (target verify bs 1 2.00 -> 1.91).
+template <bool Vec, class Batch, class Clamp>
+__device__ __noinline__ void static_pages_general(const step_params<Batch, Clamp> p) {
+  __shared__ single_launch_storage storage;
+  single_launch_step<Vec>(p, storage);
+}
+
+/// The single launch of a static_units() step with page tables: the blocks past 0 copy by
+/// copy_static_units(), block 0 writes the vectors (short_first_block(), else the general step).
+template <bool Vec, class Batch, class Clamp>
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) static_pages_kernel(step_params<Batch, Clamp> p) {
+  await_previous_grid();
+  if (blockIdx.x > 0) {  // consecutive slots to different blocks: spread over the SMs
+    copy_static_units<Vec>(p, int(threadIdx.x / 32) * (gridDim.x - 1) + (blockIdx.x - 1),
+                           (block_threads / 32) * (gridDim.x - 1));
+    return;
+  }
+  if ((p.batch.q_per_request || p.batch.q_constant <= short_q_max) && short_first_block<Vec>(p)) return;
+  static_pages_general<Vec>(p);
 }
 
 /// Whether every q_b of the batch is at most short_q_max (copy_short_units()'s test: a negative
