@@ -26,6 +26,10 @@ with and without page tables), each run through:
                 all bs requests for every token (and every page program sums the q of the requests
                 before it): here the host-known N is passed in so that the call can be captured; in an
                 engine that N is a sync.
+  fused_triton_pdl  the same kernel launched with launch_pdl=True, waiting for the previous grid
+                (tl.extra.cuda.gdc_wait) and then letting the next one launch, first thing, as
+                attnmeta's kernels do: its speedup is attnmeta_pdl's, PDL against PDL. Skipped where
+                Triton or the GPU (compute capability below 9.0) lacks programmatic dependent launch.
 
 Every implementation writes into the same buffers (the binding's Metadata, or plain torch buffers of
 the same shapes when the binding does not load, in which case the peers still run). Before
@@ -83,9 +87,12 @@ ONE_D = ["cache_seqlens", "cu_seqlens_k", "cu_seqlens_q", "token_to_request", "s
 PAGE_OUTPUTS = ["page_table", "block_table"]
 PER_REQUEST = {"cache_seqlens", "cu_seqlens_k", "cu_seqlens_q"}
 POISON = -0x2A2A2A2A
-IMPLS = ["attnmeta", "attnmeta_pdl", "python", "seed_triton", "fused_triton"]
+IMPLS = ["attnmeta", "attnmeta_pdl", "python", "seed_triton", "fused_triton", "fused_triton_pdl"]
 NOTES = {"seed_triton": "seqlens_expanded, topk_seqlens only",
-         "attnmeta_pdl": "enable_pdl: each call may start while the one before it finishes"}
+         "attnmeta_pdl": "enable_pdl: each call may start while the one before it finishes",
+         "fused_triton_pdl": "launch_pdl=True; speedup: attnmeta_pdl's"}
+# Each launch with PDL is paired with the attnmeta launch of the same kind for its speedup.
+PDL_PAIR = {"fused_triton_pdl": "attnmeta_pdl"}
 
 # variant: (mode, q_lo, q_hi, q per request on the device)
 VARIANTS = {
@@ -456,7 +463,10 @@ def _fused_kernel(seq_ptr, q_ptr, rpi_ptr, r2t_ptr, r2t_stride,
                   pt_ptr, pt_stride, bt_ptr, bt_stride,
                   bs, n_tokens, kv_extra, topk, width, page_size,
                   Q_CONST: tl.constexpr, Q_PAD: tl.constexpr, Q_ROWS: tl.constexpr,
-                  BLOCK_BS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_W: tl.constexpr):
+                  BLOCK_BS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_W: tl.constexpr, USE_GDC: tl.constexpr):
+    if USE_GDC:  # launched with PDL: the previous grid's writes first, then the next grid may launch
+        tl.extra.cuda.gdc_wait()
+        tl.extra.cuda.gdc_launch_dependents()
     pid = tl.program_id(0)
     if pid == 0:
         if tl.program_id(1) == 0:
@@ -473,7 +483,16 @@ def _fused_kernel(seq_ptr, q_ptr, rpi_ptr, r2t_ptr, r2t_stride,
 FUSED_COL_PROGRAMS = (4, 16, 64)
 
 
-def run_fused(c, inp, out, col_programs=16):
+def pdl_supported():
+    """Why Triton cannot launch with PDL here, or None when it can."""
+    if torch.cuda.get_device_capability()[0] < 9:
+        return "programmatic dependent launch needs compute capability 9.0"
+    if not hasattr(getattr(tl.extra, "cuda", None), "gdc_wait"):
+        return f"triton {triton.__version__} has no tl.extra.cuda.gdc_wait"
+    return None
+
+
+def run_fused(c, inp, out, col_programs=16, pdl=False):
     block_bs = max(64, triton.next_power_of_2(c.bs))
     spare = inp.seq_lens  # stands in for the page pointers when there are no page tables
     pt, bt = (out["page_table"], out["block_table"]) if c.pages else (spare, spare)
@@ -487,7 +506,7 @@ def run_fused(c, inp, out, col_programs=16):
         c.bs, inp.lens.n, c.kv_extra, c.topk, c.W, c.page_size,  # N: known on the host here only
         Q_CONST=0 if c.q_per_request else c.q_lo, Q_PAD=max(2, triton.next_power_of_2(c.q_lo)),
         Q_ROWS=c.q_hi if c.pages else 1, BLOCK_BS=block_bs, BLOCK_N=max(2, min(1024, 8192 // block_bs)),
-        BLOCK_W=FUSED_BLOCK_W, num_warps=4)
+        BLOCK_W=FUSED_BLOCK_W, USE_GDC=pdl, num_warps=4, **({"launch_pdl": True} if pdl else {}))
 
 
 # ---- Timing -------------------------------------------------------------------------------------
@@ -495,6 +514,12 @@ def run_fused(c, inp, out, col_programs=16):
 @triton.jit
 def _empty_kernel(x_ptr):
     pass
+
+
+@triton.jit
+def _empty_pdl_kernel(x_ptr):
+    tl.extra.cuda.gdc_wait()
+    tl.extra.cuda.gdc_launch_dependents()
 
 
 def eager_us(fn, seconds, reps):
@@ -559,6 +584,9 @@ def reference_points(seconds, reps, calls):
     for name, fn in (("empty_triton", empty), ("torch_fill", fill)):
         points[f"{name}_eager_us"] = eager_us(fn, seconds, reps)
         points[f"{name}_graph_us"] = graph_us(fn, seconds, reps, calls)
+    if pdl_supported() is None:  # the floor of fused_triton_pdl and attnmeta_pdl
+        points["empty_triton_pdl_graph_us"] = graph_us(
+            lambda: _empty_pdl_kernel[(1,)](x, launch_pdl=True), seconds, reps, calls)
     points["copy_bytes_per_s"] = copy_bandwidth()
     torch.cuda.empty_cache()
     points["latency_floor_us"] = min(points["empty_triton_graph_us"], points["torch_fill_graph_us"])
@@ -612,8 +640,10 @@ def impl_plan(name, c, am, md, out, max_bytes):
         skip = "writes no page tables" if c.pages else None
         return (lambda inp: run_seed(c, inp, out)), ["seqlens_expanded", "topk_seqlens"], False, \
             "syncs (.item())", skip
-    if name == "fused_triton":
-        return (lambda inp, cp=16: run_fused(c, inp, out, cp)), full, False, None, None
+    if name in ("fused_triton", "fused_triton_pdl"):
+        pdl = name == "fused_triton_pdl"
+        return (lambda inp, cp=16: run_fused(c, inp, out, cp, pdl)), full, False, None, \
+            pdl_supported() if pdl else None
     raise ValueError(f"unknown implementation {name}")
 
 
@@ -631,7 +661,7 @@ def failure(what, c, name, e):
 
 
 def measure(name, c, inp, ref, md, out, am, args):
-    if name == "fused_triton" and c.pages:  # the peer's best column-program count for this case
+    if name in ("fused_triton", "fused_triton_pdl") and c.pages:  # the peer's best column-program count for this case
         tried = {cp: measure_one(name, c, inp, ref, md, out, am, args, cp) for cp in FUSED_COL_PROGRAMS}
         ok = {cp: r for cp, r in tried.items() if r["status"] == "ok" and best(r) is not None}
         if not ok:
@@ -703,9 +733,11 @@ def best(r):
 
 
 def add_speedups(rows):
-    mine = {r["case"]: r for r in rows if r["impl"] == "attnmeta" and r["status"] == "ok"}
+    """A peer's speedup is over attnmeta's, or over attnmeta_pdl's for a peer launched with PDL."""
+    mine = {(r["case"], r["impl"]): r for r in rows
+            if r["impl"] in ("attnmeta", "attnmeta_pdl") and r["status"] == "ok"}
     for r in rows:
-        a = mine.get(r["case"])
+        a = mine.get((r["case"], PDL_PAIR.get(r["impl"], "attnmeta")))
         if r["impl"] not in ("attnmeta", "attnmeta_pdl") and a and r.get("eager_us") is not None:
             r["speedup_best"] = best(r) / best(a)
             r["speedup_eager"] = r["eager_us"] / a["eager_us"]
@@ -730,14 +762,17 @@ def table(rows, points):
         ratio = b / max(r["floor_us"], r["latency_floor_us"]) if b is not None else None
         note = r["status"] if r["status"] != "ok" else "; ".join(
             x for x in (r.get("graph_note"), NOTES.get(r["impl"]),
-                        "N from the host" if r["impl"] == "fused_triton" and r["q_per_request"] else None) if x)
+                        "N from the host" if r["impl"].startswith("fused_triton") and r["q_per_request"] else None)
+            if x)
         speedup = f"{r['speedup_best']:.1f}x" if r.get("speedup_best") is not None else ""
         lines.append(f"| {case} | {r['impl']} | {fmt(r.get('eager_us'))} | {fmt(r.get('graph_us'))} | "
                      f"{fmt(r['floor_us'], '.2f')} | {fmt(ratio)} | {speedup} | {note} |")
     head = (f"Reference points: empty Triton kernel {points['empty_triton_eager_us']:.1f} us eager, "
             f"{points['empty_triton_graph_us']:.1f} us as a graph node; 1-element fill_ "
             f"{points['torch_fill_eager_us']:.1f} / {points['torch_fill_graph_us']:.1f} us; "
-            f"device copy {points['copy_bytes_per_s'] / 1e12:.2f} TB/s (read + write).\n"
+            + (f"empty Triton kernel with PDL {points['empty_triton_pdl_graph_us']:.2f} us a call in the graph; "
+               if "empty_triton_pdl_graph_us" in points else "")
+            + f"device copy {points['copy_bytes_per_s'] / 1e12:.2f} TB/s (read + write).\n"
             f"graph us: per call, {points['graph_calls']} calls captured in one graph. "
             "x floor: best time (graph if captured, else eager) over max(floor_us, one graph node). "
             "attnmeta speedup: the peer's best time over attnmeta's.\n")
