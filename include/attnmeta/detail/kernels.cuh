@@ -698,7 +698,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
 /// Block 0 of static_pages_kernel when short_first_block() declined: the general step, out of line,
 /// so that the kernel's code on the paths small steps take stays short. Against those steps in
 /// single_launch_kernel (H200, bs 1-8 with page tables, a call in a graph of 10): -4% to +2%
-/// (decode bs 8 2.38 -> 2.28 us), with enable_pdl -7% to +1% (target verify bs 1 2.00 -> 1.91).
+/// (decode bs 8 2.38 -> 2.28 us), with enable_pdl -6% to 0% (target verify bs 1 2.00 -> 1.91).
 template <bool Vec, class Batch, class Clamp>
 __device__ __noinline__ void static_pages_general(const step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
