@@ -487,7 +487,7 @@ def pdl_supported():
     """Why Triton cannot launch with PDL here, or None when it can."""
     if torch.cuda.get_device_capability()[0] < 9:
         return "programmatic dependent launch needs compute capability 9.0"
-    if not hasattr(getattr(tl.extra, "cuda", None), "gdc_wait"):
+    if not hasattr(getattr(getattr(tl, "extra", None), "cuda", None), "gdc_wait"):
         return f"triton {triton.__version__} has no tl.extra.cuda.gdc_wait"
     return None
 
