@@ -69,7 +69,7 @@ fi
 
 if want profile; then
   for only in ${PROFILE_CASES:-decode:32:nopages draft_extend:32:pages:short draft_extend:128:pages:short extend:64}; do
-    timeout 200 ncu --kernel-name regex:"single_launch|short_pages|table_fill" --launch-count 1 --launch-skip 3 \
+    timeout 200 ncu --kernel-name regex:"single_launch|static_pages|short_pages|table_fill" --launch-count 1 --launch-skip 3 \
       --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats --section SchedulerStats \
       --section MemoryWorkloadAnalysis --section SourceCounters \
       "$BUILD/bench/attnmeta_bench" --only "$only" >"$OUT/ncu_${only//:/_}.log" 2>&1
