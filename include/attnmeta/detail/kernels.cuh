@@ -687,7 +687,8 @@ __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clam
   if (p.shape.wants_pages()) copy_units<Vec, true>(p, table, rows);
 }
 
-/// The single launch of a step with page tables, or of one without that is not short (prefill).
+/// The single launch of a step with page tables that static_pages_kernel and short_pages_kernel do
+/// not take, or of one without that is not short (prefill).
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launch_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
