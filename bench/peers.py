@@ -49,7 +49,8 @@ bandwidth floor (SPEC.md: each input read once, each output written once, the pe
 max_tokens rows, the page tables per request q * min(kv', W) and q * ceil(min(kv', W) / page_size)
 entries, req_to_token kv' entries) over that bandwidth. "x floor" is an implementation's best time
 (graph where it can be captured, eager otherwise) over the larger of floor_us and one graph node;
-"attnmeta speedup" is the peer's best time over attnmeta's.
+"attnmeta speedup" is the peer's best time over attnmeta's (over attnmeta_pdl's for
+fused_triton_pdl).
 
 Run from the repository root on a machine with a CUDA GPU, PyTorch and Triton, with the binding built:
 
@@ -775,7 +776,8 @@ def table(rows, points):
             + f"device copy {points['copy_bytes_per_s'] / 1e12:.2f} TB/s (read + write).\n"
             f"graph us: per call, {points['graph_calls']} calls captured in one graph. "
             "x floor: best time (graph if captured, else eager) over max(floor_us, one graph node). "
-            "attnmeta speedup: the peer's best time over attnmeta's.\n")
+            "attnmeta speedup: the peer's best time over attnmeta's (over attnmeta_pdl's for a peer "
+            "launched with PDL).\n")
     return head + "\n" + "\n".join(lines) + "\n"
 
 
