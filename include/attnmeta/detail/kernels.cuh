@@ -230,8 +230,8 @@ __device__ __forceinline__ void copy_unit_runs(const step_params<Batch, Clamp>& 
 }
 
 /// A batch whose q_b come from the device, known as such when the kernel is compiled: small steps
-/// of per-request q with page tables take a single_launch_kernel built for it, so that the kernel
-/// of the other steps carries none of its code (with it, constant-q steps spilled registers and ran
+/// of per-request q with page tables take a static_pages_kernel built for it, so that the kernels
+/// of the other steps carry none of its code (with it, constant-q steps spilled registers and ran
 /// up to 19% slower).
 template <class Batch>
 struct per_request_q : Batch {
@@ -639,21 +639,12 @@ union single_launch_storage {
 };
 
 /// The whole step in one launch: every block scans the batch into shared memory (one warp does it
-/// for small batches), then takes its share of the outputs; for static_units() steps only block 0
-/// writes the vectors (short_first_block() when it can) while the others copy page units. With
-/// vectors_only (block 0 of short_pages_kernel, whose other blocks copy) the block writes the
-/// vectors alone and copies nothing. Block 0 reports the status bits.
+/// for small batches), then takes its share of the outputs. With vectors_only (block 0 of
+/// short_pages_kernel or static_pages_kernel, whose other blocks copy) the block writes the vectors
+/// alone and copies nothing. Block 0 reports the status bits.
 template <bool Vec, bool Narrow = true, class Batch, class Clamp>
 __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clamp>& p,
                                                    single_launch_storage& scan_storage, bool vectors_only = false) {
-  const bool fixed_units = is_per_request_q<Batch> || static_units(p.batch, p.shape);  // the launcher checked the first
-  const int warps_per_block = block_threads / 32;
-  if (fixed_units && blockIdx.x > 0) {  // consecutive slots to different blocks: spread over the SMs
-    copy_static_units<Vec>(p, int(threadIdx.x / 32) * (gridDim.x - 1) + (blockIdx.x - 1),
-                           warps_per_block * (gridDim.x - 1));
-    return;
-  }
-  if (fixed_units && (p.batch.q_per_request || p.batch.q_constant <= short_q_max) && short_first_block<Vec>(p)) return;
   extern __shared__ __align__(16) unsigned char dynamic_smem[];
   request_totals* table = reinterpret_cast<request_totals*>(dynamic_smem);
   int32_t* rows = p.shape.wants_pages() ? reinterpret_cast<int32_t*>(table + p.batch.bs + 1) : nullptr;
@@ -678,9 +669,8 @@ __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clam
   __syncthreads();
   if (blockIdx.x == 0)
     publish(p.out.status, flags | (threadIdx.x == 0 ? totals_flags(table[p.batch.bs], p.shape.max_tokens) : 0u));
-  if (fixed_units || vectors_only) {  // block 0: the vectors, and the units too when it is the only block
+  if (vectors_only) {
     fill_vectors<Narrow>(p, table, threadIdx.x, block_threads);
-    if (fixed_units && gridDim.x == 1) copy_static_units<Vec>(p, int(threadIdx.x / 32), warps_per_block);
     return;
   }
   fill_vectors<Narrow>(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
@@ -696,14 +686,16 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   single_launch_step<Vec>(p, storage);
 }
 
-/// Block 0 of static_pages_kernel when short_first_block() declined: the general step, out of line,
-/// so that the kernel's code on the paths small steps take stays short. Against those steps in
-/// single_launch_kernel (H200, bs 1-8 with page tables, a call in a graph of 10): -4% to +2%
-/// (decode bs 8 2.38 -> 2.28 us), with enable_pdl -6% to 0% (target verify bs 1 2.00 -> 1.91).
+/// Block 0 of static_pages_kernel when short_first_block() declined: the vectors by the general
+/// step, then the units too when block 0 is the whole grid; out of line, so that the kernel's code
+/// on the paths small steps take stays short. Against those steps in single_launch_kernel (H200,
+/// bs 1-8 with page tables, a call in a graph of 10): -4% to +2% (decode bs 8 2.38 -> 2.28 us),
+/// with enable_pdl -6% to 0% (target verify bs 1 2.00 -> 1.91).
 template <bool Vec, class Batch, class Clamp>
 __device__ __noinline__ void static_pages_general(const step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
-  single_launch_step<Vec>(p, storage);
+  single_launch_step<Vec>(p, storage, true);
+  if (gridDim.x == 1) copy_static_units<Vec>(p, int(threadIdx.x / 32), block_threads / 32);
 }
 
 /// The single launch of a static_units() step with page tables: the blocks past 0 copy by
