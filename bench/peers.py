@@ -429,6 +429,14 @@ def _fused_vectors(seq_ptr, q_ptr, cache_ptr, cu_k_ptr, cu_q_ptr, t2r_ptr, se_pt
 
 
 @triton.jit
+def _await_previous_grid():
+    """Launched with PDL: wait for the previous grid's writes, then let the next grid launch, first
+    thing, as attnmeta's kernels do (Triton 3.6's gdc_wait / gdc_launch_dependents)."""
+    tl.extra.cuda.gdc_wait()
+    tl.extra.cuda.gdc_launch_dependents()
+
+
+@triton.jit
 def _fused_page_block(slot, col_program, col_programs, seq_ptr, q_ptr, rpi_ptr, r2t_ptr, r2t_stride, pt_ptr,
                       pt_stride, bt_ptr, bt_stride, kv_extra, width, page_size,
                       Q_CONST: tl.constexpr, Q_ROWS: tl.constexpr, BLOCK_BS: tl.constexpr,
@@ -465,9 +473,8 @@ def _fused_kernel(seq_ptr, q_ptr, rpi_ptr, r2t_ptr, r2t_stride,
                   bs, n_tokens, kv_extra, topk, width, page_size,
                   Q_CONST: tl.constexpr, Q_PAD: tl.constexpr, Q_ROWS: tl.constexpr,
                   BLOCK_BS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_W: tl.constexpr, USE_GDC: tl.constexpr):
-    if USE_GDC:  # launched with PDL: the previous grid's writes first, then the next grid may launch
-        tl.extra.cuda.gdc_wait()
-        tl.extra.cuda.gdc_launch_dependents()
+    if USE_GDC:
+        _await_previous_grid()
     pid = tl.program_id(0)
     if pid == 0:
         if tl.program_id(1) == 0:
@@ -519,8 +526,7 @@ def _empty_kernel(x_ptr):
 
 @triton.jit
 def _empty_pdl_kernel(x_ptr):
-    tl.extra.cuda.gdc_wait()
-    tl.extra.cuda.gdc_launch_dependents()
+    _await_previous_grid()
 
 
 def eager_us(fn, seconds, reps):
