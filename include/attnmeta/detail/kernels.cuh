@@ -297,8 +297,8 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
     const int all_slots = bs * int(p.shape.column_chunks(p.shape.width));  // chunks < 2^22
     if (all_slots <= warps) {
       if (warp >= all_slots) return;
-      const int b = warp % bs;
-      const int chunk = warp / bs;
+      const int b = int(unsigned(warp) % unsigned(bs));  // unsigned: the shortest division
+      const int chunk = int(unsigned(warp) / unsigned(bs));
       int64_t row;
       int cols, ignored;
       read(b, row, cols, ignored);
@@ -312,11 +312,12 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
     const int slots = bs * int(__reduce_max_sync(0xffffffffu, unsigned(lane_chunks)));
 #pragma unroll 1
     for (int s = warp; s < slots; s += warps) {
-      const int b = s % bs;
+      const int chunk = int(unsigned(s) / unsigned(bs));
+      const int b = s - chunk * bs;
       const int cols = __shfl_sync(0xffffffffu, lane_cols, b);
       const int chunks = __shfl_sync(0xffffffffu, lane_chunks, b);
       const int64_t src_row = __shfl_sync(0xffffffffu, row, b);
-      if (s / bs < chunks) copy(s / bs, cols, src_row, int64_t(b) * q, q);
+      if (chunk < chunks) copy(chunk, cols, src_row, int64_t(b) * q, q);
     }
   } else {
     int64_t lane_row = -1;
@@ -337,11 +338,11 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
     const int slots = bs * chunks * groups;
 #pragma unroll 1
     for (int s = warp; s < slots; s += warps) {
-      const int unit = s / bs;  // group * chunks + chunk
+      const int unit = int(unsigned(s) / unsigned(bs));  // group * chunks + chunk
       const int b = s - unit * bs;
       int chunk = unit, row0 = 0;
       if (groups > 1) {
-        const int group = unit / chunks;
+        const int group = int(unsigned(unit) / unsigned(chunks));
         chunk = unit - group * chunks;
         row0 = group * int(page_unit_rows);
       }

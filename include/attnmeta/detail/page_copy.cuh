@@ -104,27 +104,28 @@ __device__ __forceinline__ void copy_page_rows(const metadata_outputs& out, cons
   const bool one_a_lane = out.block_table && pd.size >= int(page_unit_columns) / 32;
   const int j = j0 + lane;
   const int32_t slot = one_a_lane && j < j1 ? __ldg(u.src + int64_t(j) * pd.size) : 0;
+  // The lane's vectors sit at fixed offsets from one address in the row (and in each page_table
+  // row): one 64-bit address a row, the vectors' offsets in the instructions.
+  const int32_t* const src = u.src + base;
   int4 v[page_unit_vectors];
 #pragma unroll
   for (int k = 0; k < page_unit_vectors; ++k) {
-    const int col = base + 128 * k;
-    if (!Vec) v[k] = load_partial(u.src, col, u.cols);
-    else v[k] = col + 4 <= u.cols ? __ldg(reinterpret_cast<const int4*>(u.src + col)) : int4{0, 0, 0, 0};
+    if (!Vec) v[k] = load_partial(src + 128 * k, 0, u.cols - (base + 128 * k));
+    else v[k] = base + 128 * k + 4 <= u.cols ? __ldg(reinterpret_cast<const int4*>(src + 128 * k)) : int4{0, 0, 0, 0};
   }
   int4 t{0, 0, 0, 0};  // the partial vector, loaded once (not once per k: the code stays small)
   if (has_tail) t = load_partial(u.src, tail, u.cols);
   const int64_t stride = out.page_table_row_stride;
   int32_t* const first = out.page_table + u.row0 * stride;
-  int32_t* dst = first;
+  int32_t* dst = first + base;
 #pragma unroll 1
   for (int r = 0; r < u.rows; ++r, dst += stride) {
 #pragma unroll
     for (int k = 0; k < page_unit_vectors; ++k) {
-      const int col = base + 128 * k;
       if (!Vec)
-        store_partial(dst, col, u.cols, v[k]);
-      else if (col + 4 <= u.cols)
-        __stcs(reinterpret_cast<int4*>(dst + col), v[k]);  // streaming: this kernel never reads it back
+        store_partial(dst + 128 * k, 0, u.cols - (base + 128 * k), v[k]);
+      else if (base + 128 * k + 4 <= u.cols)
+        __stcs(reinterpret_cast<int4*>(dst + 128 * k), v[k]);  // streaming: this kernel never reads it back
     }
   }
   if (has_tail) {
