@@ -365,9 +365,10 @@ TEST_CASE("small page-table steps of constant q: block 0's general step beside t
           "[gpu][short]") {
   // bs <= 32 and q of 1 to 16 (static units): q up to 4 with every kv' below 2^24 takes block 0's
   // short path; q of 5 or 16, or one kv' at 2^24 (W = 300 keeps the copy small; the kv' > W bit),
-  // its general step, out of line, while the other blocks copy. Page sizes 64 and 48.
+  // its general step, out of line, while the other blocks copy. Page sizes 64 and 48. bs 3 and 13
+  // leave slots of the copy's power-of-two slot groups without a request (static_slots()).
   std::mt19937_64 rng(0x540d);
-  for (int bs : {1, 8, 32})
+  for (int bs : {1, 3, 8, 13, 32})
     for (int D : {1, 4, 5, 16})
       for (int variant = 0; variant < 2; ++variant) {
         step_case c = short_case(rng, mode::draft_extend_const, bs, [](int) { return 4; });

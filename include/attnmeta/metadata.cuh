@@ -72,17 +72,22 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // The grids of the kernels that rescan the batch in every warp or block, and of vectors_kernel.
     const int rescan_grid = rescan_blocks(sm_count, grid);
     const int vectors_grid = grid_blocks(sm_count, cap, bs, p.shape, vectors_blocks_per_sm);
-    const auto launch = [&](auto kernel, int blocks, size_t bytes) {
-      return launch_kernel(kernel, blocks, block_threads, bytes, stream, pdl, p);
+    const auto launch_with = [&](auto kernel, int blocks, size_t bytes, const auto& params) {
+      return launch_kernel(kernel, blocks, block_threads, bytes, stream, pdl, params);
     };
+    const auto launch = [&](auto kernel, int blocks, size_t bytes) { return launch_with(kernel, blocks, bytes, p); };
     if (p.shape.wants_pages() && short_step && bs > lane_batch_max_bs && short_pages_fit<block_threads>(p.batch, p.shape))
       return launch(short_pages_kernel<Vec, Batch, Clamp>, grid, smem);
     if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape))
-      return launch_kernel(static_pages_kernel<Vec, per_request_q<Batch>, Clamp>, grid, block_threads, smem, stream,
-                           pdl, step_params<per_request_q<Batch>, Clamp>{per_request_q<Batch>(p.batch), p.clamp,
-                                                                         p.shape, p.out});
-    if (p.shape.wants_pages() && !p.batch.q_per_request && static_units(p.batch, p.shape))
-      return launch(static_pages_kernel<Vec, Batch, Clamp>, grid, smem);
+      return launch_with(static_pages_kernel<Vec, per_request_q<Batch>, Clamp>, grid, smem,
+                         step_params<per_request_q<Batch>, Clamp>{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out});
+    if (p.shape.wants_pages() && !p.batch.q_per_request && static_units(p.batch, p.shape)) {
+      // A warp a slot where the GPU holds them (static_slots()), past block 0.
+      const int64_t slot_blocks = 1 + ceil_div(int64_t(static_slots(bs, p.shape)), int64_t(block_threads / 32));
+      const int64_t resident = int64_t(sm_count) * min_blocks_per_sm;
+      const int64_t blocks = slot_blocks < resident ? slot_blocks : resident;
+      return launch(static_pages_kernel<Vec, Batch, Clamp>, grid > blocks ? grid : int(blocks), smem);
+    }
     if (p.shape.wants_pages()) return launch(single_launch_kernel<Vec, Batch, Clamp>, grid, smem);
     if (bs <= lane_batch_max_bs && short_step) return launch(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);
     if (bs <= lane_batch_max_bs) return launch(lane_batch_kernel<false, 1, Batch, Clamp>, rescan_grid, 0);
@@ -90,9 +95,11 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       return launch(lane_batch_kernel<false, 2, Batch, Clamp>, rescan_grid, 0);
     if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128: 3.95 -> 3.32 us
       return launch(lane_batch_kernel<false, lane_batch_max_requests, Batch, Clamp>, rescan_grid, 0);
-    if (short_block) return launch(vectors_kernel<false, Batch, Clamp>, vectors_grid, smem);
+    if (short_block && bs <= block_threads)  // one request a thread
+      return launch(vectors_kernel<false, 1, Batch, Clamp>, vectors_grid, smem);
+    if (short_block) return launch(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
-      return launch(vectors_kernel<true, Batch, Clamp>, vectors_grid, smem);
+      return launch(vectors_kernel<true, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     return launch(single_launch_kernel<false, Batch, Clamp>, rescan_grid, smem);
   }
   auto* table = static_cast<request_totals*>(workspace);

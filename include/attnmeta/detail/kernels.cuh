@@ -256,6 +256,34 @@ ATTNMETA_HD bool static_units(const Batch& batch, const step_shape& shape) {
           (!batch.q_per_request && batch.q_constant >= 1 && batch.q_constant <= page_unit_rows));
 }
 
+/// ceil(log2(n)) for n >= 1 (0 for n <= 1).
+ATTNMETA_HD int ceil_log2(int n) {
+#ifdef __CUDA_ARCH__
+  return n > 1 ? 32 - __clz(n - 1) : 0;
+#else
+  int l = 0;
+  while ((int64_t(1) << l) < n) ++l;
+  return l;
+#endif
+}
+
+/// (chunk, request) slots of a constant-q static_units() step when each warp takes one: every
+/// chunk of W holds bs requests rounded up to a power of two, so that a slot splits by a shift and
+/// a mask. copy_static_units() takes them so when the copying warps are at least as many; the
+/// launcher sizes the grid for it. Against a division by bs before the warp's first read (H200, a
+/// call in a graph of 10): decode bs 1 2.12 -> 2.07 us, target verify bs 1 2.35 -> 2.27, constant
+/// draft extend bs 1 2.29 -> 2.24, bs 8 2.71 -> 2.62.
+ATTNMETA_HD int static_slots(int bs, const step_shape& shape) {
+  return int(shape.column_chunks(shape.width)) << ceil_log2(bs);  // chunks < 2^22, bs <= 32
+}
+
+/// s / d, with s % d in `rem`, for s >= 0 and d > 0: unsigned, the shortest division.
+__device__ __forceinline__ int divide_slot(int s, int d, int& rem) {
+  const int q = int(unsigned(s) / unsigned(d));
+  rem = s - q * d;
+  return q;
+}
+
 /// The page-table units of a static_units() step, one a warp, warps [warp, warp + warps) of the
 /// caller's choosing taking them in turn. Constant q, when every (chunk, request) slot that can be
 /// real has a warp of its own: each warp reads its slot's request itself (the fewest instructions
@@ -294,11 +322,12 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
   const int lane = int(threadIdx.x & 31);
   if constexpr (!is_per_request_q<Batch>) {
     const int q = p.batch.q_constant;
-    const int all_slots = bs * int(p.shape.column_chunks(p.shape.width));  // chunks < 2^22
+    const int log2_bs = ceil_log2(bs);
+    const int all_slots = static_slots(bs, p.shape);
     if (all_slots <= warps) {
-      if (warp >= all_slots) return;
-      const int b = int(unsigned(warp) % unsigned(bs));  // unsigned: the shortest division
-      const int chunk = int(unsigned(warp) / unsigned(bs));
+      const int b = warp & ((1 << log2_bs) - 1);  // slots of 2^log2_bs requests: no division
+      const int chunk = warp >> log2_bs;
+      if (warp >= all_slots || b >= bs) return;
       int64_t row;
       int cols, ignored;
       read(b, row, cols, ignored);
@@ -312,8 +341,8 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
     const int slots = bs * int(__reduce_max_sync(0xffffffffu, unsigned(lane_chunks)));
 #pragma unroll 1
     for (int s = warp; s < slots; s += warps) {
-      const int chunk = int(unsigned(s) / unsigned(bs));
-      const int b = s - chunk * bs;
+      int b;
+      const int chunk = divide_slot(s, bs, b);
       const int cols = __shfl_sync(0xffffffffu, lane_cols, b);
       const int chunks = __shfl_sync(0xffffffffu, lane_chunks, b);
       const int64_t src_row = __shfl_sync(0xffffffffu, row, b);
@@ -338,14 +367,10 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
     const int slots = bs * chunks * groups;
 #pragma unroll 1
     for (int s = warp; s < slots; s += warps) {
-      const int unit = int(unsigned(s) / unsigned(bs));  // group * chunks + chunk
-      const int b = s - unit * bs;
+      int b;
+      const int unit = divide_slot(s, bs, b);  // group * chunks + chunk
       int chunk = unit, row0 = 0;
-      if (groups > 1) {
-        const int group = int(unsigned(unit) / unsigned(chunks));
-        chunk = unit - group * chunks;
-        row0 = group * int(page_unit_rows);
-      }
+      if (groups > 1) row0 = divide_slot(unit, chunks, chunk) * int(page_unit_rows);
       const int b_chunks = __shfl_sync(0xffffffffu, lane_chunks, b);
       const int cols = __shfl_sync(0xffffffffu, lane_cols, b);
       const int rows = __shfl_sync(0xffffffffu, lane_rows, b);
@@ -532,7 +557,7 @@ struct short_starts {
 using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_SCAN_WARP_SCANS>;
 
 /// A short batch (short_batch.cuh) held by every block, in int32: each thread reads `per` =
-/// ceil(bs / 256) consecutive requests (at most four) and one block scan gives their prefixes; of
+/// ceil(bs / 256) consecutive requests (at most Per, 1 or 4, known when compiled) and one block scan gives their prefixes; of
 /// the `grid` blocks taking part, block k writes the outputs of each thread's k-th request (blocks
 /// k, k + G, ... when G < per), every warp its share of the tail, block 0 entry 0 and the status.
 /// Returns false, having written nothing, when the batch is not short or a length passes
@@ -542,19 +567,20 @@ using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_
 /// with Table and per > 1 (per-request q past 256 requests) the prefixes go to a table in dynamic
 /// shared memory (bs + 1 short_totals) instead and the tokens are taken 32 at a time from it
 /// (fill_request_tokens()): a third barrier and a search a warp.
-template <bool Table, class Batch, class Clamp>
+template <bool Table, int Per, class Batch, class Clamp>
 __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
                                                  typename short_block_scan::TempStorage& storage, int block, int grid) {
-  const int bs = p.batch.bs;
-  const int per = (bs + block_threads - 1) / block_threads;
+  static_assert(Per >= 1 && Per <= short_block_requests, "requests a thread");
+  const int bs = p.batch.bs;  // <= Per * block_threads
+  const int per = Per == 1 ? 1 : (bs + block_threads - 1) / block_threads;
   const int first = int(threadIdx.x) * per;
   const int32_t limit = short_len_limit(bs);
-  short_request r[short_block_requests];
+  short_request r[Per];
   bool fits = true;
   uint32_t flags = 0;
   short_totals mine;
 #pragma unroll
-  for (int k = 0; k < short_block_requests; ++k) {
+  for (int k = 0; k < Per; ++k) {
     bool f = true;
     if (k < per) r[k] = short_request_of(p.batch, p.clamp, first + k, limit, f);
     fits = fits && f;
@@ -585,7 +611,7 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
   // them and the scalar stores.
   const bool quads = p.shape.tokens_aligned16 && !p.batch.q_per_request;
 #pragma unroll
-  for (int k = 0; k < short_block_requests; ++k) {
+  for (int k = 0; k < Per; ++k) {
     const short_totals through = at + totals_of(r[k]);
     if (k < per && first + k < bs) {
       if (from_table) table[first + k] = at;
@@ -749,14 +775,29 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_
   single_launch_step<Vec, false>(p, storage, vectors_only);
 }
 
-/// The single launch of a step without page tables: short_block_step() for a short batch (with
-/// Table, past 256 requests, through a table), else single_launch_step(). Three blocks an SM: the
-/// two paths inlined together need 80 registers.
-template <bool Table, class Batch, class Clamp>
+/// vectors_kernel's step when short_block_step() declined, for batches of one request a thread:
+/// single_launch_step(), out of line, so that the short path's code stays its own. With the
+/// short path built for one request a thread, bs 128 without page tables (H200, a call in a graph
+/// of 10): decode 1.94 -> 1.85 us, target verify 2.03 -> 1.90, draft extend 2.53 -> 2.44, with
+/// enable_pdl 1.55 -> 1.41, 1.58 -> 1.44, 2.05 -> 1.95. Past 256 requests (four a thread) the
+/// general step out of line cost 1-4% (decode bs 512 2.24 -> 2.32), so it stays inline there.
+template <class Batch, class Clamp>
+__device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) {
+  __shared__ single_launch_storage storage;
+  single_launch_step<false, false>(p, storage);
+}
+
+/// The single launch of a step without page tables: short_block_step() for a short batch of at
+/// most Per * 256 requests (with Table, past 256 requests, through a table), else the general step
+/// (vectors_general() for Per = 1). Three blocks an SM: the two paths together need 80 registers.
+template <bool Table, int Per, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
   await_previous_grid();
-  if (!short_block_step<Table>(p, storage.short_block, int(blockIdx.x), int(gridDim.x)))
+  if (short_block_step<Table, Per>(p, storage.short_block, int(blockIdx.x), int(gridDim.x))) return;
+  if constexpr (Per == 1)
+    vectors_general(p);
+  else
     single_launch_step<false, false>(p, storage);
 }
 
