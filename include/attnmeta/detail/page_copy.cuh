@@ -84,10 +84,10 @@ __device__ __forceinline__ void store_partial(int32_t* dst, int col, int cols, c
 }
 
 /// page_table (and block_table, if asked for) for one unit. Lane l holds columns
-/// 512 chunk + 128 k + 4 l + [0, 4) for k < page_unit_vectors. Vec: req_to_token and page_table rows are
-/// 16-byte aligned, so full vectors move with one load and one store per row, and the row's one
-/// partial vector (if any) is stored element by element after the rows; without Vec every vector
-/// moves element by element.
+/// page_unit_columns * chunk + 128 k + 4 l + [0, 4) for k < page_unit_vectors. Vec: req_to_token
+/// and page_table rows are 16-byte aligned, so full vectors move with one load and one store per
+/// row, and the row's one partial vector (if any) is stored element by element after the rows;
+/// without Vec every vector moves element by element.
 template <bool Vec>
 __device__ __forceinline__ void copy_page_rows(const metadata_outputs& out, const page_divisor& pd, const page_unit& u) {
   const int lane = threadIdx.x & 31;
@@ -97,9 +97,9 @@ __device__ __forceinline__ void copy_page_rows(const metadata_outputs& out, cons
   // columns, whose bounds take a division for page sizes that are not powers of two) is worked out
   // while they are in flight (H200, a call in a graph of 10, against the bounds first: decode bs
   // 4096 164.2 -> 161.7 us, draft extend bs 4096 291.8 -> 285.1, decode bs 128 5.71 -> 5.36, decode
-  // bs 8 2.31 -> 2.22; draft extend bs 1 2.36 -> 2.41). The lane's vectors sit at fixed offsets from one address in the row
-  // (and in each page_table row): one 64-bit address a row, the vectors' offsets in the
-  // instructions.
+  // bs 8 2.31 -> 2.22; draft extend bs 1 2.36 -> 2.41). The lane's vectors sit at fixed offsets
+  // from one address in the row (and in each page_table row): one 64-bit address a row, the
+  // vectors' offsets in the instructions.
   const int32_t* const src = u.src + base;
   int4 v[page_unit_vectors];
 #pragma unroll
