@@ -19,16 +19,17 @@
 
 namespace attnmeta {
 namespace detail {
-// Blocks for the fill: enough for the capacity's work, never more than the GPU keeps resident
-// (blocks_per_sm of the kernel's __launch_bounds__).
+// Blocks for the fill: enough for the capacity's work (and at least `at_least`), never more than
+// the GPU keeps resident (blocks_per_sm of the kernel's __launch_bounds__).
 inline int grid_blocks(int sm_count, const capacity& cap, int bs, const step_shape& shape,
-                       int blocks_per_sm = min_blocks_per_sm) {
+                       int blocks_per_sm = min_blocks_per_sm, int64_t at_least = 0) {
   const int64_t warps = block_threads / 32;
   int64_t need = ceil_div(int64_t(cap.max_tokens) + bs + 2, block_threads);
   if (shape.wants_pages()) {
     const int64_t max_units = shape.column_chunks(cap.page_table_width) * (ceil_div(cap.max_tokens, page_unit_rows) + bs);
     need = need > ceil_div(max_units, warps) ? need : ceil_div(max_units, warps);
   }
+  need = need > at_least ? need : at_least;
   const int64_t resident = int64_t(sm_count) * blocks_per_sm;
   return static_cast<int>(need < resident ? (need > 0 ? need : 1) : resident);
 }
@@ -84,9 +85,8 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (p.shape.wants_pages() && !p.batch.q_per_request && static_units(p.batch, p.shape)) {
       // A warp a slot where the GPU holds them (static_slots()), past block 0.
       const int64_t slot_blocks = 1 + ceil_div(int64_t(static_slots(bs, p.shape)), int64_t(block_threads / 32));
-      const int64_t resident = int64_t(sm_count) * min_blocks_per_sm;
-      const int64_t blocks = slot_blocks < resident ? slot_blocks : resident;
-      return launch(static_pages_kernel<Vec, Batch, Clamp>, grid > blocks ? grid : int(blocks), smem);
+      return launch(static_pages_kernel<Vec, Batch, Clamp>,
+                    grid_blocks(sm_count, cap, bs, p.shape, min_blocks_per_sm, slot_blocks), smem);
     }
     if (p.shape.wants_pages()) return launch(single_launch_kernel<Vec, Batch, Clamp>, grid, smem);
     if (bs <= lane_batch_max_bs && short_step) return launch(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);
