@@ -124,16 +124,27 @@ ATTNMETA_HD request_totals totals_of(const request_lengths& len, const Clamp& cl
   return totals_of(len, clamp.prefix_sum(first > 0 ? first : 0), clamp);
 }
 
-/// The req_to_token row of a request of lengths `len` and pool index `pool_index`, or -1 when it
-/// has no page rows to copy: no table asked for, q or kv' zero, or a bad index (status bit). Sets
-/// the kv' > W bit too. O(1), no reads.
+/// The req_to_token row of a request of lengths `len` and pool index `pool_index`, in a step that
+/// asks for a page table, or -1 when it has no page rows to copy: q or kv' zero, or a bad index
+/// (status bit). Sets the kv' > W bit too. O(1), no reads, and no branch on the lengths, so that a
+/// caller's read of the pool index is issued beside its reads of the lengths: a read that only one
+/// branch uses is moved into that branch, after the lengths are back (two round trips, not one).
+template <class Batch>
+ATTNMETA_HD int32_t paged_request_row(const Batch& batch, const step_shape& shape, int64_t pool_index,
+                                      const request_lengths& len, uint32_t& flags) {
+  uint32_t row_flags = 0;
+  const int32_t row = static_cast<int32_t>(page_row(batch, pool_index, row_flags));
+  if (row >= 0 && len.kv > shape.width) row_flags |= status_kv_over_width;
+  const bool has_rows = len.q > 0 && len.kv > 0;
+  flags |= has_rows ? row_flags : 0u;
+  return has_rows ? row : -1;
+}
+
+/// The same in any step: -1 when no page table is asked for.
 template <class Batch>
 ATTNMETA_HD int32_t request_row(const Batch& batch, const step_shape& shape, int64_t pool_index,
                                 const request_lengths& len, uint32_t& flags) {
-  if (!shape.wants_pages() || len.q <= 0 || len.kv <= 0) return -1;
-  const int32_t row = static_cast<int32_t>(page_row(batch, pool_index, flags));
-  if (row >= 0 && len.kv > shape.width) flags |= status_kv_over_width;
-  return row;
+  return shape.wants_pages() ? paged_request_row(batch, shape, pool_index, len, flags) : -1;
 }
 
 /// Reads request b of `batch` and returns what it adds, ORing into `flags` any status bit its

@@ -41,16 +41,18 @@ struct short_request {
 
 /// Request b's short_request; `fits` is false (and the request unusable) unless q_b <= short_q_max,
 /// 0 <= kv'_b < limit and every clamped length lies in [0, limit): a negative length, or one at the
-/// limit or past it, leaves the step to the general path, which raises its status bits. One or two
-/// reads, at most short_q_max clamp calls.
+/// limit or past it, leaves the step to the general path, which raises its status bits. With
+/// `pool_index`, request b's req_pool_indices entry goes there, read beside the lengths (left as it
+/// was for b >= bs). One to three reads, issued together, at most short_q_max clamp calls.
 template <class Batch, class Clamp>
 __device__ __forceinline__ short_request short_request_of(const Batch& batch, const Clamp& clamp, int b,
-                                                          int32_t limit, bool& fits) {
+                                                          int32_t limit, bool& fits, int64_t* pool_index = nullptr) {
   short_request r;
   fits = true;
   if (b >= batch.bs) return r;
   const int64_t seq = batch.seq_lens[b];
   const int64_t q = batch.q_per_request ? batch.extend_lens[b] : int64_t(batch.q_constant);
+  if (pool_index) *pool_index = static_cast<int64_t>(batch.pages.req_pool_indices[b]);
   const uint64_t kv = uint64_t(seq) + uint64_t(int64_t(batch.kv_extra));  // kv_extra >= 0; unsigned: no overflow
   fits = uint64_t(seq) < uint64_t(limit) && kv < uint64_t(limit) && uint64_t(q) <= uint64_t(short_q_max);
   r.q = int32_t(q);

@@ -68,7 +68,9 @@ __device__ __forceinline__ bool copy_short_units(const Batch& batch, const step_
       const int64_t pool_index = static_cast<int64_t>(batch.pages.req_pool_indices[b]);
       const request_lengths len = lengths_of(batch, b, flags);
       fits = fits && len.q <= short_q_max;
-      const int32_t row = request_row(batch, shape, pool_index, len, flags);
+      // no branch on the lengths before the row: the pool index is read beside them (bs 128 with
+      // page tables, a call in a graph of 10: -1% to -2%)
+      const int32_t row = paged_request_row(batch, shape, pool_index, len, flags);
       const int32_t cols = int32_t(shape.columns(len.kv));
       pool_row[b] = row;
       columns[b] = cols;
