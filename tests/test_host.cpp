@@ -103,6 +103,28 @@ TEST_CASE("find_owner and locate_token against a linear scan, empty requests inc
   }
 }
 
+TEST_CASE("step_shape: column_chunks32 equals column_chunks, up to INT32_MAX columns", "[blocks]") {
+  std::vector<int> cols;
+  for (int c = 0; c <= 2100; ++c) cols.push_back(c);
+  for (int c : {163839, 163840, 163841, (1 << 30) - 1, 1 << 30, INT32_MAX - 512, INT32_MAX - 511, INT32_MAX - 1,
+                INT32_MAX})
+    cols.push_back(c);
+  for (int page_size : {1, 2, 3, 16, 17, 48, 64, 1000, 1 << 20, INT32_MAX}) {
+    attnmeta::step_shape shape;
+    shape.page_size = page_size;
+    for (int k = 0; k < 31; ++k)
+      if (page_size == (1 << k)) shape.page_shift = k;
+    for (bool page_table : {true, false}) {
+      shape.page_table = page_table;
+      shape.block_table = true;
+      for (int c : cols) {
+        INFO("page_size " << page_size << ", page_table " << page_table << ", cols " << c);
+        REQUIRE(shape.column_chunks32(c) == shape.column_chunks(c));
+      }
+    }
+  }
+}
+
 TEST_CASE("load_request and token_values_at on SPEC's worked example", "[blocks]") {
   const int64_t seq[] = {10, 4}, q[] = {3, 2};
   const auto batch = attnmeta::extend_batch(2, seq, q);
