@@ -45,15 +45,13 @@ struct step_shape {
   ATTNMETA_HD bool wants_pages() const { return page_table || block_table; }
   /// Columns of request b's page rows that are written: min(kv'_b, W).
   ATTNMETA_HD int64_t columns(int64_t kv) const { return kv < width ? kv : width; }
-  /// Column chunks of one row group: over page-table columns, or block columns if only blocks.
-  ATTNMETA_HD int64_t column_chunks(int64_t cols) const {
-    return ceil_div(page_table ? cols : ceil_div(cols, page_size), page_unit_columns);
-  }
-  /// column_chunks() in 32 bits, for 0 <= cols < 2^31: no 64-bit division on the device, where a
-  /// small step waits out every instruction of its copying warps (copy_static_units(), H200, a
-  /// call in a graph of 10: bs 1-32 with page tables -2.2% to +1.5%, 19 of 24 cases faster or
-  /// level; with enable_pdl -0.1% to -2.9%, all 24).
-  ATTNMETA_HD int column_chunks32(int cols) const {
+  /// Column chunks of one row group of `cols` columns (0 <= cols <= INT32_MAX: W is an int): over
+  /// page-table columns, or over block columns if only blocks. In 32 bits, no 64-bit division on
+  /// the device, where a small step waits out every instruction of its copying warps
+  /// (copy_static_units(), against the same in 64 bits, H200, a call in a graph of 10: bs 1-32
+  /// with page tables -2.2% to +1.5%, 19 of 24 cases faster or level; with enable_pdl -0.1% to
+  /// -2.9%, all 24).
+  ATTNMETA_HD int column_chunks(int cols) const {
     unsigned c = unsigned(cols);
     if (!page_table && cols > 0)
       c = (page_shift >= 0 ? unsigned(cols - 1) >> page_shift : unsigned(cols - 1) / unsigned(page_size)) + 1;
@@ -168,7 +166,7 @@ ATTNMETA_HD request_totals load_request(const Batch& batch, const step_shape& sh
   const request_lengths len = lengths_of(batch, b, flags);
   request_totals r = totals_of(len, clamp);
   row = request_row(batch, shape, pool_index, len, flags);
-  if (row >= 0) r.units = shape.column_chunks(shape.columns(len.kv)) * shape.row_groups(len.q);
+  if (row >= 0) r.units = shape.column_chunks(int(shape.columns(len.kv))) * shape.row_groups(len.q);
   return r;
 }
 

@@ -212,7 +212,7 @@ __device__ __forceinline__ void copy_unit_runs(const step_params<Batch, Clamp>& 
   int chunks = 1;  // < 2^22
   const auto enter = [&] {
     unit.cols = int(p.shape.columns(next.kv - at.kv));
-    chunks = int(p.shape.column_chunks(unit.cols));
+    chunks = p.shape.column_chunks(unit.cols);
     last = next.tokens < p.shape.max_tokens ? next.tokens : p.shape.max_tokens;
     unit.src = p.batch.pages.req_to_token + int64_t(p.batch.pages.req_pool_indices[b]) * p.batch.pages.row_stride;
   };
@@ -274,7 +274,7 @@ ATTNMETA_HD int ceil_log2(int n) {
 /// call in a graph of 10): decode bs 1 2.12 -> 2.07 us, target verify bs 1 2.35 -> 2.27, constant
 /// draft extend bs 1 2.29 -> 2.24, bs 8 2.71 -> 2.62.
 ATTNMETA_HD int static_slots(int bs, const step_shape& shape) {
-  return shape.column_chunks32(int(shape.width)) << ceil_log2(bs);  // chunks < 2^22, bs <= 32
+  return shape.column_chunks(int(shape.width)) << ceil_log2(bs);  // chunks < 2^22, bs <= 32
 }
 
 /// s / d, with s % d in `rem`, for s >= 0 and d > 0: unsigned, the shortest division.
@@ -331,13 +331,13 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
       int64_t row;
       int cols, ignored;
       read(b, row, cols, ignored);
-      if (row >= 0 && chunk < p.shape.column_chunks32(cols)) copy(chunk, cols, row, int64_t(b) * q, q);
+      if (row >= 0 && chunk < p.shape.column_chunks(cols)) copy(chunk, cols, row, int64_t(b) * q, q);
       return;
     }
     int64_t row = -1;
     int lane_cols = 0, ignored;
     if (lane < bs) read(lane, row, lane_cols, ignored);
-    const int lane_chunks = row >= 0 ? p.shape.column_chunks32(lane_cols) : 0;
+    const int lane_chunks = row >= 0 ? p.shape.column_chunks(lane_cols) : 0;
     const int slots = bs * int(__reduce_max_sync(0xffffffffu, unsigned(lane_chunks)));
 #pragma unroll 1
     for (int s = warp; s < slots; s += warps) {
@@ -359,7 +359,7 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
       if (lane >= d) inclusive += up;
     }
     const int lane_rows = (inclusive - lane_q) << 16 | lane_q;  // first row and q_b, both <= 1024
-    const int lane_chunks = lane_row >= 0 ? p.shape.column_chunks32(lane_cols) : 0;
+    const int lane_chunks = lane_row >= 0 ? p.shape.column_chunks(lane_cols) : 0;
     const int chunks = int(__reduce_max_sync(0xffffffffu, unsigned(lane_chunks)));
     const int groups = int(__reduce_max_sync(0xffffffffu, unsigned(ceil_div(lane_q, int(page_unit_rows)))));
     // slots * 512 <= 32 * (table columns + 511) * max_tokens / 16: int, unless the table that is
@@ -538,7 +538,7 @@ __device__ __forceinline__ bool short_first_block(const step_params<Batch, Clamp
   const short_request r = short_request_of(p.batch, p.clamp, lane, short_len_limit_lanes, fits, &pool_index);
   if (!__all_sync(0xffffffffu, fits)) return false;
   uint32_t flags = r.flags;
-  request_row(p.batch, p.shape, pool_index, request_lengths{r.q, r.kv}, flags);  // its status bits
+  paged_request_row(p.batch, p.shape, pool_index, request_lengths{r.q, r.kv}, flags);  // its status bits
   if (warp < 2) short_lane_step(p, r, flags, warp, 2);
   if (gridDim.x == 1) copy_static_units<Vec>(p, warp, block_threads / 32);
   return true;

@@ -33,7 +33,7 @@ using short_pages_scan = cub::BlockScan<uint64_t, BlockThreads, cub::BLOCK_SCAN_
 template <int BlockThreads, class Batch>
 bool short_pages_fit(const Batch& batch, const step_shape& shape) {
   return shape.wants_pages() && batch.bs <= BlockThreads * short_pages_requests &&
-         int64_t(batch.bs) * shape.column_chunks(shape.width) < (int64_t(1) << 32);
+         int64_t(batch.bs) * shape.column_chunks(int(shape.width)) < (int64_t(1) << 32);
 }
 
 /// The page tables of a short batch by copying block `block` of `blocks`: each thread reads up to
