@@ -109,14 +109,15 @@ TEST_CASE("step_shape: column_chunks in 32 bits equals the 64-bit ceilings, up t
   for (int c : {163839, 163840, 163841, (1 << 30) - 1, 1 << 30, INT32_MAX - 512, INT32_MAX - 511, INT32_MAX - 1,
                 INT32_MAX})
     cols.push_back(c);
+  int32_t table = 0;  // only its address: shape_of() reads which tables are asked for
   for (int page_size : {1, 2, 3, 16, 17, 48, 64, 1000, 1 << 20, INT32_MAX}) {
-    attnmeta::step_shape shape;
-    shape.page_size = page_size;
-    for (int k = 0; k < 31; ++k)
-      if (page_size == (1 << k)) shape.page_shift = k;
+    attnmeta::options opt;
+    opt.page_size = page_size;
     for (bool page_table : {true, false}) {
-      shape.page_table = page_table;
-      shape.block_table = true;
+      attnmeta::metadata_outputs out;
+      out.page_table = page_table ? &table : nullptr;
+      out.block_table = &table;
+      const attnmeta::step_shape shape = attnmeta::detail::shape_of(attnmeta::capacity{}, opt, out);
       for (int c : cols) {
         INFO("page_size " << page_size << ", page_table " << page_table << ", cols " << c);
         const int64_t columns = page_table ? c : attnmeta::ceil_div(int64_t(c), int64_t(page_size));
