@@ -86,7 +86,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       // A warp a slot where the GPU holds them (static_slots()), past block 0.
       const int64_t slot_blocks = 1 + ceil_div(int64_t(static_slots(bs, p.shape)), int64_t(block_threads / 32));
       return launch(static_pages_kernel<Vec, Batch, Clamp>,
-                    grid_blocks(sm_count, cap, bs, p.shape, min_blocks_per_sm, slot_blocks), smem);
+                    grid_blocks(sm_count, cap, bs, p.shape, min_blocks_per_sm, slot_blocks), 0);
     }
     if (p.shape.wants_pages()) return launch(single_launch_kernel<Vec, Batch, Clamp>, grid, smem);
     if (bs <= lane_batch_max_bs && short_step) return launch(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);

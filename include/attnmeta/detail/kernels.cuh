@@ -430,8 +430,9 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
                    warps);
 }
 
-/// The whole step of a batch of at most R * lane_batch_max_bs requests with no page table, with
-/// no shared memory and no barrier: every warp reads and scans the batch in its registers
+/// The whole step of a batch of at most R * lane_batch_max_bs requests with no page table, by
+/// `warps` warps (the grid's, or one block's), the calling one numbered `warp`, with no shared
+/// memory and no barrier: every warp reads and scans the batch in its registers
 /// (lane_batch.cuh), lane L holding requests R * L .. R * L + R - 1. With TryShort (R = 1), a small
 /// short batch (short_batch.cuh) takes short_lane_step(); any other batch scans in int64 (in int32
 /// when its lanes' totals are small and not TryShort), warp 0 writes the per-request outputs and
@@ -441,14 +442,10 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
 /// lane take up to 96 registers: two blocks an SM, as many as rescan_blocks() launches (with four
 /// an SM they spilled, and prefill bs 128 took 3.47 us a call where it takes 3.32).
 template <bool TryShort, int R, class Batch, class Clamp>
-__global__ void __launch_bounds__(block_threads, R > 2 ? 2 : min_blocks_per_sm)
-    lane_batch_kernel(step_params<Batch, Clamp> p) {
+__device__ __forceinline__ void lane_batch_step(const step_params<Batch, Clamp>& p, int64_t warp, int64_t warps) {
   static_assert(!TryShort || R == 1, "the short path holds one request a lane");
-  await_previous_grid();
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
-  const int64_t warp = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
-  const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
   if (TryShort) {
     bool fits;
     const short_request r = short_request_of(p.batch, p.clamp, lane, short_len_limit_lanes, fits);
@@ -517,6 +514,15 @@ __global__ void __launch_bounds__(block_threads, R > 2 ? 2 : min_blocks_per_sm)
   } else {
     tokens(bases);
   }
+}
+
+/// lane_batch_step() over the grid's warps.
+template <bool TryShort, int R, class Batch, class Clamp>
+__global__ void __launch_bounds__(block_threads, R > 2 ? 2 : min_blocks_per_sm)
+    lane_batch_kernel(step_params<Batch, Clamp> p) {
+  await_previous_grid();
+  lane_batch_step<TryShort, R>(p, (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5,
+                               (int64_t(gridDim.x) * blockDim.x) >> 5);
 }
 
 /// Block 0 of a static_units() step whose q is at most short_q_max: when the batch is small
@@ -718,11 +724,34 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
   single_launch_step<Vec>(p, storage);
 }
 
-/// Block 0 of static_pages_kernel when short_first_block() declined: the vectors by the general
-/// step, then the units too when block 0 is the whole grid; out of line, so that the kernel's code
-/// on the paths small steps take stays short. Against those steps in single_launch_kernel (H200,
-/// bs 1-8 with page tables, a call in a graph of 10): -4% to +2% (decode bs 8 2.38 -> 2.28 us),
-/// with enable_pdl -6% to 0% (target verify bs 1 2.00 -> 1.91).
+/// Block 0 of static_pages_kernel when short_first_block() declined, for a constant q: the vectors
+/// by lane_batch_step()'s general path (warps scanning the batch in their registers: no shared
+/// memory, no stack), warp 0 the page rows' status bits, then the units too when block 0 is the
+/// whole grid. Against single_launch_step() out of line (H200, a call in a graph of 10, five
+/// rounds): decode bs 1 with page tables 1.970 -> 1.847 us, target verify bs 1 2.140 -> 2.055,
+/// constant draft extend bs 1 2.041 -> 1.956, bs 8 -2% to -4%, bs 32 -0.5% to -2%; with enable_pdl
+/// -1% to -6%. Per-request q keeps single_launch_step(), out of line (static_pages_general()):
+/// this way it was +1% to +4% with enable_pdl, bs 1-32.
+template <bool Vec, class Batch, class Clamp>
+__device__ __forceinline__ void static_pages_lane_general(const step_params<Batch, Clamp>& p) {
+  lane_batch_step<false, 1>(p, threadIdx.x / 32, block_threads / 32);
+  if (threadIdx.x < 32) {
+    uint32_t flags = 0;
+    if (int(threadIdx.x) < p.batch.bs) {
+      uint32_t ignored = 0;
+      const int64_t pool_index = static_cast<int64_t>(p.batch.pages.req_pool_indices[threadIdx.x]);
+      paged_request_row(p.batch, p.shape, pool_index, lengths_of(p.batch, int(threadIdx.x), ignored), flags);
+    }
+    publish(p.out.status, flags);
+  }
+  if (gridDim.x == 1) copy_static_units<Vec>(p, int(threadIdx.x / 32), block_threads / 32);
+}
+
+/// Block 0 of static_pages_kernel when short_first_block() declined, for per-request q: the
+/// vectors by the general step, then the units too when block 0 is the whole grid; out of line, so
+/// that the kernel's code on the paths small steps take stays short. Against those steps in
+/// single_launch_kernel (H200, bs 1-8 with page tables, a call in a graph of 10): -4% to +2%
+/// (decode bs 8 2.38 -> 2.28 us), with enable_pdl -6% to 0% (target verify bs 1 2.00 -> 1.91).
 template <bool Vec, class Batch, class Clamp>
 __device__ __noinline__ void static_pages_general(const step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
@@ -731,7 +760,8 @@ __device__ __noinline__ void static_pages_general(const step_params<Batch, Clamp
 }
 
 /// The single launch of a static_units() step with page tables: the blocks past 0 copy by
-/// copy_static_units(), block 0 writes the vectors (short_first_block(), else the general step).
+/// copy_static_units(), block 0 writes the vectors (short_first_block(), else a general step).
+/// Dynamic shared memory: single_launch_smem() for per-request q, none for a constant q.
 template <bool Vec, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) static_pages_kernel(step_params<Batch, Clamp> p) {
   await_previous_grid();
@@ -741,7 +771,10 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) static_pages
     return;
   }
   if ((p.batch.q_per_request || p.batch.q_constant <= short_q_max) && short_first_block<Vec>(p)) return;
-  static_pages_general<Vec>(p);
+  if constexpr (is_per_request_q<Batch>)
+    static_pages_general<Vec>(p);
+  else
+    static_pages_lane_general<Vec>(p);
 }
 
 /// Whether every q_b of the batch is at most short_q_max (copy_short_units()'s test: a negative
