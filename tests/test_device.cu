@@ -365,17 +365,23 @@ TEST_CASE("small page-table steps of constant q: block 0's general step beside t
           "[gpu][short]") {
   // bs <= 32 and q of 1 to 16 (static units): q up to 4 with every kv' below 2^24 takes block 0's
   // short path; q of 5 or 16, or one kv' at 2^24 (W = 300 keeps the copy small; the kv' > W bit),
-  // its general step, out of line, while the other blocks copy. Page sizes 64 and 48. bs 3 and 13
-  // leave slots of the copy's power-of-two slot groups without a request (static_slots()).
+  // its general step (lane_batch_step(), whose warp 0 reports the page rows' bits) while the other
+  // blocks copy. Variant 2 takes the general step by a negative length (request 0) beside a bad
+  // pool index (the last request: its rows untouched, the bit set). Page sizes 64 and 48. bs 3 and
+  // 13 leave slots of the copy's power-of-two slot groups without a request (static_slots()).
   std::mt19937_64 rng(0x540d);
   for (int bs : {1, 3, 8, 13, 32})
     for (int D : {1, 4, 5, 16})
-      for (int variant = 0; variant < 2; ++variant) {
+      for (int variant = 0; variant < 3; ++variant) {
         step_case c = short_case(rng, mode::draft_extend_const, bs, [](int) { return 4; });
         c.D = D;
         for (int b = 0; b < bs; ++b) c.s.q[b] = D, c.s.seq[b] = int64_t(D + rng() % 900);
         if (variant == 1) c.s.seq[bs / 2] = int64_t(1) << 24;
         use_dense_pages(c, rng, true, true, 300, variant == 1 ? 48 : 64, bs + 2);
+        if (variant == 2) {
+          if (bs > 1) c.s.seq[0] = -1;
+          c.s.rpi[bs - 1] = c.s.pool_rows;  // out of range
+        }
         check_short_case(c, rng, variant);
       }
 }
