@@ -95,7 +95,11 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       return launch(lane_batch_kernel<false, 2, Batch, Clamp>, rescan_grid, 0);
     if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128: 3.95 -> 3.32 us
       return launch(lane_batch_kernel<false, lane_batch_max_requests, Batch, Clamp>, rescan_grid, 0);
-    if (short_block && bs <= block_threads)  // one request a thread
+    // One request a thread; up to 128 requests the general step is lane_batch_step(), with no
+    // shared-memory table and no stack (vectors_kernel<.., Lanes = true>).
+    if (short_block && bs <= lane_batch_max_requests * lane_batch_max_bs)
+      return launch(vectors_kernel<false, 1, Batch, Clamp, true>, vectors_grid, 0);
+    if (short_block && bs <= block_threads)
       return launch(vectors_kernel<false, 1, Batch, Clamp>, vectors_grid, smem);
     if (short_block) return launch(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
