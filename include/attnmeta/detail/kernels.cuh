@@ -729,7 +729,7 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) single_launc
 /// memory, no stack), warp 0 the page rows' status bits, then the units too when block 0 is the
 /// whole grid. Against single_launch_step() out of line (H200, a call in a graph of 10, five
 /// rounds): decode bs 1 with page tables 1.970 -> 1.847 us, target verify bs 1 2.140 -> 2.055,
-/// constant draft extend bs 1 2.041 -> 1.956, bs 8 -2% to -4%, bs 32 -0.5% to -2%; with enable_pdl
+/// constant draft extend bs 1 2.041 -> 1.956, bs 8 -2% to -4%, bs 32 -2% to +0.5%; with enable_pdl
 /// -1% to -6%. Per-request q keeps single_launch_step(), out of line (static_pages_general()):
 /// this way it was +1% to +4% with enable_pdl, bs 1-32.
 template <bool Vec, class Batch, class Clamp>
