@@ -516,13 +516,19 @@ __device__ __forceinline__ void lane_batch_step(const step_params<Batch, Clamp>&
   }
 }
 
-/// lane_batch_step() over the grid's warps.
+/// lane_batch_step() by every warp of the grid.
+template <bool TryShort, int R, class Batch, class Clamp>
+__device__ __forceinline__ void lane_batch_grid_step(const step_params<Batch, Clamp>& p) {
+  lane_batch_step<TryShort, R>(p, (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5,
+                               (int64_t(gridDim.x) * blockDim.x) >> 5);
+}
+
+/// lane_batch_grid_step() as a kernel.
 template <bool TryShort, int R, class Batch, class Clamp>
 __global__ void __launch_bounds__(block_threads, R > 2 ? 2 : min_blocks_per_sm)
     lane_batch_kernel(step_params<Batch, Clamp> p) {
   await_previous_grid();
-  lane_batch_step<TryShort, R>(p, (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5,
-                               (int64_t(gridDim.x) * blockDim.x) >> 5);
+  lane_batch_grid_step<TryShort, R>(p);
 }
 
 /// Block 0 of a static_units() step whose q is at most short_q_max: when the batch is small
@@ -828,7 +834,7 @@ __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) 
 /// The single launch of a step without page tables: short_block_step() for a short batch of at
 /// most Per * 256 requests (with Table, past 256 requests, through a table), else the general step
 /// (vectors_general() for Per = 1). Three blocks an SM: the two paths together need 80 registers.
-/// With Lanes (Per = 1, at most 128 requests) the general step is lane_batch_step(), four requests
+/// With Lanes (Per = 1, at most 128 requests) the general step is lane_batch_grid_step(), four requests
 /// a lane: the kernel has no stack and needs no shared-memory table (H200, bs 128, a call in a
 /// graph of 10, five rounds: decode 1.901 -> 1.856 us, target verify 1.900 -> 1.871, draft extend
 /// 2.412 -> 2.290, constant draft extend 1.908 -> 1.896; with enable_pdl -4.7% to +0.8%).
@@ -838,8 +844,7 @@ __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_
   await_previous_grid();
   if (short_block_step<Table, Per>(p, storage.short_block, int(blockIdx.x), int(gridDim.x))) return;
   if constexpr (Lanes)
-    lane_batch_step<false, lane_batch_max_requests>(p, (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5,
-                                                    (int64_t(gridDim.x) * blockDim.x) >> 5);
+    lane_batch_grid_step<false, lane_batch_max_requests>(p);
   else if constexpr (Per == 1)
     vectors_general(p);
   else
