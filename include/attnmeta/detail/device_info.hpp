@@ -1,5 +1,6 @@
 // attnmeta/detail/device_info.hpp: facts about the current device the launchers need (its
-// multiprocessor count, whether it takes programmatic dependent launch), cached per device.
+// multiprocessor count, whether it takes programmatic dependent launch and clusters), cached per
+// device.
 #pragma once
 
 #include <atomic>
@@ -36,6 +37,9 @@ inline cudaError_t current_device_has_pdl(bool& has) {
   has = major >= 9;
   return cudaSuccess;
 }
+
+/// Whether the current device launches thread-block clusters (compute capability >= 9.0).
+inline cudaError_t current_device_has_clusters(bool& has) { return current_device_has_pdl(has); }
 
 }  // namespace detail
 }  // namespace attnmeta

@@ -1,5 +1,5 @@
 // attnmeta/detail/launch.cuh: how a launcher starts a kernel, with or without programmatic
-// dependent launch (PDL, compute capability 9.0 and later).
+// dependent launch (PDL, compute capability 9.0 and later), alone or in thread-block clusters.
 //
 // With PDL a kernel may begin while the stream's previous kernel is still running: its blocks are
 // resident and waiting when that kernel's memory becomes visible, instead of being launched then.
@@ -25,6 +25,28 @@ __device__ __forceinline__ void await_previous_grid() {
 #endif
 }
 
+/// cudaLaunchKernelEx of kernel with the launch attributes attribute[0, count).
+template <class... Params, class... Args>
+cudaError_t launch_kernel_with(void (*kernel)(Params...), int grid, int threads, size_t smem, cudaStream_t stream,
+                               cudaLaunchAttribute* attribute, unsigned count, Args&&... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(grid));
+  config.blockDim = dim3(unsigned(threads));
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = attribute;
+  config.numAttrs = count;
+  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+
+/// The attribute that lets a kernel start while the stream's previous one finishes.
+inline cudaLaunchAttribute pdl_attribute() {
+  cudaLaunchAttribute a;
+  a.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  a.val.programmaticStreamSerializationAllowed = 1;
+  return a;
+}
+
 /// kernel<<<grid, threads, smem, stream>>>(args...), with the programmatic stream serialization
 /// attribute when `pdl` (the caller checked current_device_has_pdl(), device_info.hpp). Returns
 /// the launch's error.
@@ -35,17 +57,21 @@ cudaError_t launch_kernel(void (*kernel)(Params...), int grid, int threads, size
     kernel<<<grid, threads, smem, stream>>>(std::forward<Args>(args)...);
     return cudaGetLastError();
   }
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(grid));
-  config.blockDim = dim3(unsigned(threads));
-  config.dynamicSmemBytes = smem;
-  config.stream = stream;
-  config.attrs = attribute;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+  cudaLaunchAttribute attribute[1] = {pdl_attribute()};
+  return launch_kernel_with(kernel, grid, threads, smem, stream, attribute, 1, std::forward<Args>(args)...);
+}
+
+/// The same in clusters of `cluster` blocks (`grid` a multiple of it; compute capability 9.0 and
+/// later: the caller checked current_device_has_clusters()).
+template <class... Params, class... Args>
+cudaError_t launch_kernel_in_clusters(void (*kernel)(Params...), int grid, int cluster, int threads, size_t smem,
+                                      cudaStream_t stream, bool pdl, Args&&... args) {
+  cudaLaunchAttribute attribute[2] = {{}, pdl_attribute()};
+  attribute[0].id = cudaLaunchAttributeClusterDimension;
+  attribute[0].val.clusterDim.x = unsigned(cluster);
+  attribute[0].val.clusterDim.y = 1;
+  attribute[0].val.clusterDim.z = 1;
+  return launch_kernel_with(kernel, grid, threads, smem, stream, attribute, pdl ? 2 : 1, std::forward<Args>(args)...);
 }
 
 }  // namespace detail
