@@ -246,6 +246,44 @@ TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs),
   }
 }
 
+TEST_CASE("short batches of 129-1,024 requests in a cluster: every cluster size, the tail over several clusters",
+          "[gpu][short]") {
+  // On compute capability 9.0, past 256 requests (512 for decode), these take
+  // cluster_vectors_kernel: clusters of ceil(bs / 128) blocks, the first holding the batch one
+  // request a thread, every cluster writing its share of the tail; 129-256 take vectors_kernel.
+  // bs at both sides of each block edge and of the launcher's; q_b of 0-4 (empty requests, q above kv' for the status
+  // bit); variant 0 sizes the capacity to N, 1 gives it 20,000 rows more (several clusters for the
+  // tail), 2 cuts it three rows short of N (the over-capacity bit), 3 misaligns the per-token outputs
+  // and asks for a random subset of them; variant 4 puts one length at short_len_limit(bs) (the
+  // general step in every block of the cluster kernel).
+  std::mt19937_64 rng(0xc1a5);
+  for (int bs : {129, 255, 256, 257, 384, 385, 512, 513, 640, 896, 897, 1023, 1024}) {
+    int shift = 0;
+    while ((1 << shift) < (bs + 31) / 32) ++shift;
+    const int64_t limit = (int64_t(1) << 24) >> shift;
+    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
+      for (int variant = 0; variant < 5; ++variant) {
+        step_case c = short_case(rng, m, bs, [&](int) { return int64_t(rng() % 5); });
+        int64_t n = 0;
+        for (int b = 0; b < bs; ++b) {
+          c.s.seq[b] = rng() % 8 == 0 ? int64_t(rng() % 3) : int64_t(rng() % 40000);
+          n += c.s.q[b];
+        }
+        if (variant == 4) c.s.seq[int(rng() % bs)] = limit - c.s.kv_extra;
+        c.page_table = c.block_table = false;
+        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
+        c.cap.max_bs = bs + int(rng() % 2);
+        c.cap.max_tokens = int(variant == 1 ? n + 20000 : (variant == 2 ? std::max<int64_t>(n - 3, 0) : n + 3 * (variant == 3)));
+        if (variant == 3) {
+          c.token_offset = 1;
+          c.which = unsigned(rng() % (all_1d + 1));
+        }
+        INFO("bs " << bs << " variant " << variant << " N " << n << " " << c.describe());
+        require_equal_on_both_paths(c);
+      }
+  }
+}
+
 TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pooled clamp, empty requests",
           "[gpu][long]") {
   // Prefill-sized requests through the warp batch (one request a lane up to bs 32, two up to 64,

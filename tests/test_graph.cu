@@ -46,23 +46,26 @@ TEST_CASE("every launcher captures in a CUDA graph (global mode) and replays wit
   int graphs = 0;
   for (mode m : all_modes)
     for (path p : {path::single_launch, path::device_scan, path::automatic})
-      for (int it = 0; it < 4; ++it) {
+      for (int it = 0; it < 5; ++it) {
         shape_limits lim;
         lim.max_seq = 400;
         // it 2: page tables past 32 requests (short_pages_kernel for the short modes); it 3: 33 to
-        // 128 requests without (vectors_kernel for the short modes)
-        step_case c =
-            random_case(rng, lim, m, it == 0 ? 1 : (it >= 2 ? 33 : 1) + int(rng() % (it == 3 ? 96 : 60)));
-        if (it % 2 == 0) use_dense_pages(c, rng, true, it == 2, 512, 64, c.s.bs + 3);  // with page tables
+        // 128 requests without (vectors_kernel for the short modes); it 4: 129 to 1,024 without
+        // (vectors_kernel, or cluster_vectors_kernel past 256 on compute capability 9.0)
+        const int bs = it == 4 ? 129 + int(rng() % 896)
+                               : (it == 0 ? 1 : (it >= 2 ? 33 : 1) + int(rng() % (it == 3 ? 96 : 60)));
+        lim.pages = it != 4;
+        step_case c = random_case(rng, lim, m, bs);
+        if (it == 0 || it == 2) use_dense_pages(c, rng, true, it == 2, 512, 64, c.s.bs + 3);  // with page tables
         c.cap.max_tokens = c.s.bs * (m == mode::extend ? 40 : 4);  // room for any new lengths
-        c.opt.enable_pdl = it == 1 || it == 2;  // the device-scan fill's programmatic edge from the scan
+        c.opt.enable_pdl = it == 1 || it == 2 || it == 4;  // the device-scan fill's programmatic edge from the scan
         INFO(name(m) << " " << c.describe());
         dev::with_device_types(c.types, [&](auto s, auto q, auto i) {
           capture_and_replay<decltype(s), decltype(q), decltype(i)>(rng, c, p, 3);
         });
         ++graphs;
       }
-  REQUIRE(graphs == 60);
+  REQUIRE(graphs == 75);
 }
 
 TEST_CASE("concurrent launches on several streams over separate buffers", "[gpu][concurrency]") {

@@ -2,8 +2,9 @@
 //
 // Steps without page tables: up to 32 requests (128 when not short) take lane_batch_kernel, where
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
-// take vectors_kernel,
-// one block scan in every block. The others end in fill_vectors() and copy_units(), which the
+// take vectors_kernel, one block scan in every block, or past 256 requests on compute capability
+// 9.0 and later cluster_vectors_kernel, one thread-block cluster holding the batch one request a
+// thread (cluster_batch.cuh). The others end in fill_vectors() and copy_units(), which the
 // blocks run over a table of per-request prefixes (request_totals at 0..bs): in shared memory for
 // the single launch, where each block scans the batch itself; in the workspace for the device-scan
 // path, where cub::DeviceScan built it. Steps of up to 32 requests with page tables take
@@ -16,6 +17,7 @@
 #include "../block_offsets.cuh"
 #include "../lookup.hpp"
 #include "../request.hpp"
+#include "cluster_batch.cuh"
 #include "lane_batch.cuh"
 #include "short_batch.cuh"
 #include "short_pages.cuh"
@@ -29,7 +31,10 @@ constexpr int block_threads = 256;
 constexpr int min_blocks_per_sm = 4;  // __launch_bounds__: the register budget
 constexpr int vectors_blocks_per_sm = 3;  // vectors_kernel's
 constexpr int scan_items_per_thread = 2;
-using request_scan = block_offsets<request_totals, block_threads, scan_items_per_thread>;
+/// The general step's block scan, for blocks of Threads threads.
+template <int Threads>
+using request_block_scan = block_offsets<request_totals, Threads, scan_items_per_thread>;
+using request_scan = request_block_scan<block_threads>;
 using request_warp_scan = warp_offsets<request_totals, scan_items_per_thread>;
 using request_lane_scan = warp_offsets<request_totals, 1>;  // one request a lane: the least code
 /// Batches up to this size are scanned by one warp (no block-wide scan).
@@ -685,10 +690,11 @@ union single_launch_storage {
 /// The whole step in one launch: every block scans the batch into shared memory (one warp does it
 /// for small batches), then takes its share of the outputs. With vectors_only (block 0 of
 /// short_pages_kernel or static_pages_kernel, whose other blocks copy) the block writes the vectors
-/// alone and copies nothing. Block 0 reports the status bits.
-template <bool Vec, bool Narrow = true, class Batch, class Clamp>
-__device__ __forceinline__ void single_launch_step(const step_params<Batch, Clamp>& p,
-                                                   single_launch_storage& scan_storage, bool vectors_only = false) {
+/// alone and copies nothing. Block 0 reports the status bits. Blocks of Threads threads;
+/// scan_storage has the `block` (request_block_scan<Threads>) and `warp` scans' storage.
+template <bool Vec, bool Narrow = true, int Threads = block_threads, class Batch, class Clamp, class Storage>
+__device__ __forceinline__ void single_launch_step(const step_params<Batch, Clamp>& p, Storage& scan_storage,
+                                                   bool vectors_only = false) {
   extern __shared__ __align__(16) unsigned char dynamic_smem[];
   request_totals* table = reinterpret_cast<request_totals*>(dynamic_smem);
   int32_t* rows = p.shape.wants_pages() ? reinterpret_cast<int32_t*>(table + p.batch.bs + 1) : nullptr;
@@ -708,13 +714,13 @@ __device__ __forceinline__ void single_launch_step(const step_params<Batch, Clam
   } else if (p.batch.bs <= warp_scan_max_bs) {
     if (threadIdx.x < 32) request_warp_scan::exclusive_sum(scan_storage.warp, p.batch.bs, load, store);
   } else {
-    request_scan::exclusive_sum(scan_storage.block, p.batch.bs, load, store);
+    request_block_scan<Threads>::exclusive_sum(scan_storage.block, p.batch.bs, load, store);
   }
   __syncthreads();
   if (blockIdx.x == 0)
     publish(p.out.status, flags | (threadIdx.x == 0 ? totals_flags(table[p.batch.bs], p.shape.max_tokens) : 0u));
   if (vectors_only) {
-    fill_vectors<Narrow>(p, table, threadIdx.x, block_threads);
+    fill_vectors<Narrow>(p, table, threadIdx.x, Threads);
     return;
   }
   fill_vectors<Narrow>(p, table, int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
@@ -849,6 +855,31 @@ __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_
     vectors_general(p);
   else
     single_launch_step<false, false>(p, storage);
+}
+
+/// Shared memory of cluster_vectors_kernel besides the dynamic table.
+union cluster_storage {
+  short_cluster_scan::TempStorage short_cluster;
+  request_block_scan<cluster_threads>::temp_storage block;
+  request_warp_scan::temp_storage warp;
+};
+
+/// The single launch of a short step of 257-1,024 requests without page tables (decode: 513-1,024),
+/// on compute capability 9.0 and later: clusters of cluster_blocks(bs) blocks of 128 threads, the first of
+/// which holds the batch one request a thread (short_cluster_step()); the other clusters write
+/// their share of the tail. When a request is not short, every block takes the general step.
+template <class Batch, class Clamp>
+__global__ void __launch_bounds__(cluster_threads) cluster_vectors_kernel(step_params<Batch, Clamp> p) {
+  __shared__ cluster_storage storage;
+  __shared__ short_totals block_total;
+  await_previous_grid();
+  uint32_t flags = 0;
+  if (short_cluster_step(p.batch, p.clamp, p.shape, p.out, wants_tokens(p.out), storage.short_cluster, block_total,
+                         flags)) {
+    publish(p.out.status, flags);
+    return;
+  }
+  single_launch_step<false, false, cluster_threads>(p, storage);
 }
 
 /// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits

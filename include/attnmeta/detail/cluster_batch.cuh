@@ -1,0 +1,122 @@
+// attnmeta/detail/cluster_batch.cuh: a short batch of up to 1,024 requests held by one thread-block
+// cluster, one request a thread (compute capability 9.0 and later).
+//
+// A short batch's time is the path of one thread. Held by a single block, a batch past 256
+// requests gives each thread four of them to read, clamp and scan (vectors_kernel); held by a
+// cluster of up to eight blocks of 128 threads, a thread reads one, each block scans its own 128,
+// and the blocks' totals pass through distributed shared memory: one cluster barrier instead of
+// three more requests a thread. A bare probe of target verify's outputs at bs 1024 (H200, a call in
+// a graph of 10): 2.31 us for a cluster of 8 x 128, 2.70 for 4 x 256, 5.05 for one block of 1,024.
+// The launcher takes it past 256 requests (512 for decode), where a block's threads would hold
+// more than one request each.
+#pragma once
+
+#include <cooperative_groups.h>
+#include <cub/block/block_scan.cuh>
+
+#include "../batch.hpp"
+#include "../request.hpp"
+#include "../status.hpp"
+#include "short_batch.cuh"
+
+namespace attnmeta {
+namespace detail {
+
+/// Threads of a block of the cluster kernel, and the most blocks a cluster (the portable size).
+constexpr int cluster_threads = 128;
+constexpr int cluster_max_blocks = 8;
+static_assert(cluster_threads * cluster_max_blocks >= single_launch_max_bs, "a cluster holds the whole batch");
+static_assert((cluster_max_blocks & (cluster_max_blocks - 1)) == 0, "lanes of a warp in groups of the cluster's blocks");
+static_assert(int64_t(cluster_threads) * cluster_max_blocks * short_unfit_tokens <= INT32_MAX,
+              "a cluster of threads that do not fit still counts in int32");
+
+/// Blocks of the cluster that holds bs requests, one a thread.
+constexpr int cluster_blocks(int bs) { return (bs + cluster_threads - 1) / cluster_threads; }
+
+/// The block scan of short_cluster_step(): one short_totals a thread.
+using short_cluster_scan = cub::BlockScan<short_totals, cluster_threads, cub::BLOCK_SCAN_WARP_SCANS>;
+
+/// A short batch (short_batch.cuh) held by the calling block's cluster, one request a thread: block
+/// k of the cluster reads requests [128 k, 128 k + 128) and scans them; after one cluster barrier
+/// every warp reads the blocks' totals (`block_total`, in each block's shared memory) and adds those
+/// of the blocks before its own. The first cluster of the grid writes every request's entries and
+/// tokens; every warp of the grid takes its share of the tail; block 0 writes entry 0. `flags`
+/// gets the status bits of the calling thread's request (and the over-capacity bit in thread 0 of
+/// block 0), for the caller to publish. Returns false, having written nothing, when the batch is not
+/// short or a length passes short_len_limit(bs) (every block of the cluster reaches the same
+/// answer), and always where clusters are not compiled (below compute capability 9.0). Every thread
+/// of every block of the cluster calls it; a block leaves it only when no other block will read its
+/// shared memory. Cost: one read and one 128-thread block scan a thread, two cluster barriers, eight
+/// reads of distributed shared memory a warp, up to short_q_max tokens a thread.
+template <class Batch, class Clamp>
+__device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Clamp& clamp, const step_shape& shape,
+                                                   const metadata_outputs& out, bool tokens,
+                                                   short_cluster_scan::TempStorage& storage,
+                                                   short_totals& block_total, uint32_t& flags) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  const cg::cluster_group cluster = cg::this_cluster();
+  const int rank = int(cluster.block_rank());
+  const int blocks = int(cluster.num_blocks());
+  const int bs = batch.bs;
+  const int b = rank * cluster_threads + int(threadIdx.x);
+  bool fits;
+  const short_request r = short_request_of(batch, clamp, b, short_len_limit(bs), fits);
+  // A thread whose request does not fit counts short_unfit_tokens tokens, so the cluster's total
+  // tells every thread.
+  short_totals at, total;
+  short_cluster_scan(storage).ExclusiveSum(fits ? totals_of(r) : short_totals{short_unfit_tokens, 0, 0}, at, total);
+  if (threadIdx.x == 0) block_total = total;
+  cluster.sync();
+  // Lane l reads block l % 8's total, so each group of eight lanes holds every block's; a
+  // butterfly within the group sums those before this block and all of them, in every lane.
+  const int k = int(threadIdx.x) & (cluster_max_blocks - 1);
+  const short_totals theirs = k < blocks ? *cluster.map_shared_rank(&block_total, k) : short_totals{};
+  short_totals before = k < rank ? theirs : short_totals{}, all = theirs;
+#pragma unroll
+  for (int d = cluster_max_blocks / 2; d >= 1; d /= 2) {
+    const auto from = [d](const short_totals& v) {
+      return short_totals{__shfl_xor_sync(0xffffffffu, v.tokens, d), __shfl_xor_sync(0xffffffffu, v.kv, d),
+                          __shfl_xor_sync(0xffffffffu, v.topk, d)};
+    };
+    before = before + from(before);
+    all = all + from(all);
+  }
+  // Done with the other blocks' shared memory: the values read are in registers and used above,
+  // so the arrive needs no memory ordering (with cluster.barrier_arrive()'s release, a fence at
+  // GPU scope, every step was 0.13-0.15 us slower: H200, a call in a graph of 10, bs 512-1024).
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+  if (all.tokens >= short_unfit_tokens) {
+    cluster.barrier_wait();
+    return false;
+  }
+  const int32_t max_tokens = int32_t(shape.max_tokens);  // capacity::max_tokens is an int
+  // Clusters are consecutive blocks of a one-dimensional grid: the first is blocks [0, blocks).
+  if (int(blockIdx.x) < blocks) {
+    at = before + at;
+    if (b < bs) {
+      store_short_entries(out, b, r, at + totals_of(r));
+      // 16-byte stores for constant q only (store_short_tokens()).
+      if (tokens) store_short_tokens(out, b, r, at, max_tokens, shape.tokens_aligned16 && !batch.q_per_request);
+    }
+    flags = r.flags;
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+      store_short_first(out);
+      if (all.tokens > max_tokens) flags |= status_tokens_over_capacity;
+    }
+  }
+  if (tokens) {
+    constexpr int block_warps = cluster_threads / 32;
+    store_short_tail(out, all.tokens < max_tokens ? all.tokens : max_tokens, max_tokens, all.topk,
+                     int(blockIdx.x) * block_warps + int(threadIdx.x >> 5), int(gridDim.x) * block_warps);
+  }
+  cluster.barrier_wait();  // the other blocks have read this one's total
+  return true;
+#else
+  (void)batch, (void)clamp, (void)shape, (void)out, (void)tokens, (void)storage, (void)block_total, (void)flags;
+  return false;
+#endif
+}
+
+}  // namespace detail
+}  // namespace attnmeta
