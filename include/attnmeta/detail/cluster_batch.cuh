@@ -2,10 +2,10 @@
 // cluster, one request a thread (compute capability 9.0 and later).
 //
 // A short batch's time is the path of one thread. Held by a single block, a batch past 256
-// requests gives each thread four of them to read, clamp and scan (vectors_kernel); held by a
-// cluster of up to eight blocks of 128 threads, a thread reads one, each block scans its own 128,
+// requests gives each thread two to four of them to read, clamp and scan (vectors_kernel); held by
+// a cluster of up to eight blocks of 128 threads, a thread reads one, each block scans its own 128,
 // and the blocks' totals pass through distributed shared memory: one cluster barrier instead of
-// three more requests a thread. A bare probe of target verify's outputs at bs 1024 (H200, a call in
+// one to three more requests a thread. A bare probe of target verify's outputs at bs 1024 (H200, a call in
 // a graph of 10): 2.31 us for a cluster of 8 x 128, 2.70 for 4 x 256, 5.05 for one block of 1,024.
 // The launcher takes it past 256 requests (512 for decode), where a block's threads would hold
 // more than one request each.
@@ -26,7 +26,8 @@ namespace detail {
 constexpr int cluster_threads = 128;
 constexpr int cluster_max_blocks = 8;
 static_assert(cluster_threads * cluster_max_blocks >= single_launch_max_bs, "a cluster holds the whole batch");
-static_assert((cluster_max_blocks & (cluster_max_blocks - 1)) == 0, "lanes of a warp in groups of the cluster's blocks");
+static_assert((cluster_max_blocks & (cluster_max_blocks - 1)) == 0,
+              "lanes of a warp in groups of the cluster's blocks");
 static_assert(int64_t(cluster_threads) * cluster_max_blocks * short_unfit_tokens <= INT32_MAX,
               "a cluster of threads that do not fit still counts in int32");
 

@@ -864,10 +864,11 @@ union cluster_storage {
   request_warp_scan::temp_storage warp;
 };
 
-/// The single launch of a short step of 257-1,024 requests without page tables (decode: 513-1,024),
-/// on compute capability 9.0 and later: clusters of cluster_blocks(bs) blocks of 128 threads, the first of
-/// which holds the batch one request a thread (short_cluster_step()); the other clusters write
-/// their share of the tail. When a request is not short, every block takes the general step.
+/// The single launch of a short step of 257-1,024 requests without page tables (decode:
+/// 513-1,024), on compute capability 9.0 and later: clusters of cluster_blocks(bs) blocks of 128
+/// threads, the first of which holds the batch one request a thread (short_cluster_step()); the
+/// other clusters write their share of the tail. When a request is not short, every block takes
+/// the general step.
 template <class Batch, class Clamp>
 __global__ void __launch_bounds__(cluster_threads) cluster_vectors_kernel(step_params<Batch, Clamp> p) {
   __shared__ cluster_storage storage;
