@@ -251,11 +251,11 @@ TEST_CASE("short batches of 129-1,024 requests in a cluster: every cluster size,
   // On compute capability 9.0, past 256 requests (512 for decode), these take
   // cluster_vectors_kernel: clusters of ceil(bs / 128) blocks, the first holding the batch one
   // request a thread, every cluster writing its share of the tail; 129-256 take vectors_kernel.
-  // bs at both sides of each block edge and of the launcher's; q_b of 0-4 (empty requests, q above kv' for the status
-  // bit); variant 0 sizes the capacity to N, 1 gives it 20,000 rows more (several clusters for the
-  // tail), 2 cuts it three rows short of N (the over-capacity bit), 3 misaligns the per-token outputs
-  // and asks for a random subset of them; variant 4 puts one length at short_len_limit(bs) (the
-  // general step in every block of the cluster kernel).
+  // bs at both sides of each block edge and of the launcher's; q_b of 0-4 (empty requests, q above
+  // kv' for the status bit); variant 0 sizes the capacity to N, 1 gives it 20,000 rows more
+  // (several clusters for the tail), 2 cuts it three rows short of N (the over-capacity bit), 3
+  // misaligns the per-token outputs and asks for a random subset of them; variant 4 puts one length
+  // at short_len_limit(bs) (the general step in every block of the cluster kernel).
   std::mt19937_64 rng(0xc1a5);
   for (int bs : {129, 255, 256, 257, 384, 385, 512, 513, 640, 896, 897, 1023, 1024}) {
     int shift = 0;
@@ -273,7 +273,8 @@ TEST_CASE("short batches of 129-1,024 requests in a cluster: every cluster size,
         c.page_table = c.block_table = false;
         c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
         c.cap.max_bs = bs + int(rng() % 2);
-        c.cap.max_tokens = int(variant == 1 ? n + 20000 : (variant == 2 ? std::max<int64_t>(n - 3, 0) : n + 3 * (variant == 3)));
+        const int64_t rows[] = {n, n + 20000, std::max<int64_t>(n - 3, 0), n + 3, n};
+        c.cap.max_tokens = int(rows[variant]);
         if (variant == 3) {
           c.token_offset = 1;
           c.which = unsigned(rng() % (all_1d + 1));
