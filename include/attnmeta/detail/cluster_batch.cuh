@@ -5,8 +5,9 @@
 // requests gives each thread two to four of them to read, clamp and scan (vectors_kernel); held by
 // a cluster of up to eight blocks of 128 threads, a thread reads one, each block scans its own 128,
 // and the blocks' totals pass through distributed shared memory: one cluster barrier instead of
-// one to three more requests a thread. A bare probe of target verify's outputs at bs 1024 (H200, a call in
-// a graph of 10): 2.31 us for a cluster of 8 x 128, 2.70 for 4 x 256, 5.05 for one block of 1,024.
+// one to three more requests a thread. A bare probe of target verify's outputs at bs 1024 (H200, a
+// call in a graph of 10): 2.31 us for a cluster of 8 x 128, 2.70 for 4 x 256, 5.05 for one block
+// of 1,024.
 // The launcher takes it past 256 requests (512 for decode), where a block's threads would hold
 // more than one request each.
 #pragma once

@@ -840,8 +840,8 @@ __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) 
 /// The single launch of a step without page tables: short_block_step() for a short batch of at
 /// most Per * 256 requests (with Table, past 256 requests, through a table), else the general step
 /// (vectors_general() for Per = 1). Three blocks an SM: the two paths together need 80 registers.
-/// With Lanes (Per = 1, at most 128 requests) the general step is lane_batch_grid_step(), four requests
-/// a lane: the kernel has no stack and needs no shared-memory table (H200, bs 128, a call in a
+/// With Lanes (Per = 1, at most 128 requests) the general step is lane_batch_grid_step(), four
+/// requests a lane: the kernel has no stack and needs no shared-memory table (H200, bs 128, a call in a
 /// graph of 10, five rounds: decode 1.901 -> 1.856 us, target verify 1.900 -> 1.871, draft extend
 /// 2.412 -> 2.290, constant draft extend 1.908 -> 1.896; with enable_pdl -4.7% to +0.8%).
 template <bool Table, int Per, class Batch, class Clamp, bool Lanes = false>
