@@ -246,18 +246,21 @@ TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs),
   }
 }
 
-TEST_CASE("short batches of 129-1,024 requests in a cluster: every cluster size, the tail over several clusters",
+TEST_CASE("short batches of 33-1,024 requests, one a thread: every cluster size, token outputs split, the tail "
+          "over several blocks or clusters",
           "[gpu][short]") {
   // On compute capability 9.0, past 256 requests (512 for decode), these take
-  // cluster_vectors_kernel: clusters of ceil(bs / 128) blocks, the first holding the batch one
-  // request a thread, every cluster writing its share of the tail; 129-256 take vectors_kernel.
+  // cluster_vectors_kernel: clusters of ceil(bs / 128) blocks, each holding the batch one request
+  // a thread, the first three splitting the tokens' outputs (at least three with per-request q),
+  // every cluster writing its share of the tail; 33-256 take vectors_kernel, whose first three
+  // blocks split them with per-request q (one to three blocks as the capacity asks).
   // bs at both sides of each block edge and of the launcher's; q_b of 0-4 (empty requests, q above
   // kv' for the status bit); variant 0 sizes the capacity to N, 1 gives it 20,000 rows more
   // (several clusters for the tail), 2 cuts it three rows short of N (the over-capacity bit), 3
   // misaligns the per-token outputs and asks for a random subset of them; variant 4 puts one length
   // at short_len_limit(bs) (the general step in every block of the cluster kernel).
   std::mt19937_64 rng(0xc1a5);
-  for (int bs : {129, 255, 256, 257, 384, 385, 512, 513, 640, 896, 897, 1023, 1024}) {
+  for (int bs : {33, 64, 65, 100, 128, 129, 200, 255, 256, 257, 384, 385, 512, 513, 640, 896, 897, 1023, 1024}) {
     int shift = 0;
     while ((1 << shift) < (bs + 31) / 32) ++shift;
     const int64_t limit = (int64_t(1) << 24) >> shift;

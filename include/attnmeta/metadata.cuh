@@ -8,6 +8,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
+
 #include "batch.hpp"
 #include "clamp.hpp"
 #include "detail/device_info.hpp"
@@ -97,6 +99,16 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       return launch(lane_batch_kernel<false, lane_batch_max_requests, Batch, Clamp>, rescan_grid, 0);
     // One request a thread; up to 128 requests the general step is lane_batch_step(), with no
     // shared-memory table and no stack (vectors_kernel<.., Lanes = true>).
+    if (short_block && bs <= block_threads && p.batch.q_per_request) {
+      // Per-request q, one request a thread: the kernel built for it splits the tokens' outputs
+      // between its first three blocks (short_block_step(); H200, a call in a graph of 10, three
+      // rounds: draft extend bs 128 2.28 -> 2.17 us; built into every vectors_kernel, that code
+      // cost the constant-q steps of 128 requests 0.06-0.09 us).
+      const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
+      if (bs <= lane_batch_max_requests * lane_batch_max_bs)
+        return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, true>, vectors_grid, 0, q);
+      return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp>, vectors_grid, smem, q);
+    }
     if (short_block && bs <= lane_batch_max_requests * lane_batch_max_bs)
       return launch(vectors_kernel<false, 1, Batch, Clamp, true>, vectors_grid, 0);
     // Past 256 requests (512 for decode), where the GPU launches clusters: one cluster holds the
@@ -104,7 +116,9 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // short_q_max tokens a thread. H200, a call in a graph of 10, against vectors_kernel: target
     // verify bs 512 3.45 -> 2.65 us, bs 1024 4.47 -> 2.84; draft extend bs 512 3.22 -> 3.13, bs
     // 1024 3.70 -> 3.38; decode bs 1024 3.00 -> 2.74, but bs 512 2.20 -> 2.70 (one token a
-    // request: two requests a thread cost less there than the cluster's barriers).
+    // request: two requests a thread cost less there than the cluster's barriers). Per-request q
+    // takes at least cluster_store_parts clusters, which split its scalar token stores (draft
+    // extend bs 512 3.15 -> 2.82 us, bs 1024 3.43 -> 3.00).
     bool clusters = false;
     if (short_step && bs > block_threads && bs <= cluster_threads * cluster_max_blocks &&
         (p.batch.q_per_request || p.batch.q_constant > 1 || bs > 2 * block_threads)) {
@@ -112,7 +126,9 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     }
     if (clusters) {
       const int cluster = cluster_blocks(bs);
-      const int64_t tail_clusters = ceil_div(int64_t(cap.max_tokens), int64_t(cluster) * cluster_threads * short_q_max);
+      const int64_t tail_clusters =
+          std::max<int64_t>(p.batch.q_per_request ? cluster_store_parts : 1,
+                            ceil_div(int64_t(cap.max_tokens), int64_t(cluster) * cluster_threads * short_q_max));
       const int64_t most = sm_count / cluster > 1 ? sm_count / cluster : 1;
       const int blocks = cluster * int(tail_clusters < 1 ? 1 : (tail_clusters < most ? tail_clusters : most));
       return launch_kernel_in_clusters(cluster_vectors_kernel<Batch, Clamp>, blocks, cluster, cluster_threads,

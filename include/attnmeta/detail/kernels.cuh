@@ -581,7 +581,8 @@ using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_
 /// ceil(bs / 256) consecutive requests (at most Per, 1 or 4, known when compiled) and one block
 /// scan gives their prefixes; of the `grid` blocks taking part, block k writes the outputs of each
 /// thread's k-th request (blocks k, k + G, ... when G < per), every warp its share of the tail,
-/// block 0 entry 0 and the status.
+/// block 0 entry 0 and the status. A per_request_q batch of one request a thread (Per = 1) has its
+/// tokens' outputs split between the first short_store_parts blocks instead (token_share()).
 /// Returns false, having written nothing, when the batch is not short or a length passes
 /// short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost: one block scan,
 /// `per` reads and up to 4 * per tokens a thread. Threads write requests `per` apart, so it pays
@@ -637,7 +638,14 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
     const short_totals through = at + totals_of(r[k]);
     if (k < per && first + k < bs) {
       if (from_table) table[first + k] = at;
-      if (grid >= per ? k == block : k % grid == block) {
+      if constexpr (Per == 1 && is_per_request_q<Batch>) {
+        // One request a thread of q_b scalar stores: the first short_store_parts blocks split the
+        // tokens' outputs between them (token_share()), block 0 writing the entries.
+        const int parts = grid < short_store_parts ? grid : short_store_parts;
+        if (block == 0) store_short_entries(out, first + k, r[k], through);
+        if (tokens && block < parts)
+          store_short_tokens(token_share(out, block, parts), first + k, r[k], at, max_tokens, false);
+      } else if (grid >= per ? k == block : k % grid == block) {
         store_short_entries(out, first + k, r[k], through);
         if (tokens && !from_table) store_short_tokens(out, first + k, r[k], at, max_tokens, quads);
       }
@@ -857,30 +865,38 @@ __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_
     single_launch_step<false, false>(p, storage);
 }
 
-/// Shared memory of cluster_vectors_kernel besides the dynamic table.
+/// Shared memory of cluster_vectors_kernel's general step besides the dynamic table.
 union cluster_storage {
-  short_cluster_scan::TempStorage short_cluster;
   request_block_scan<cluster_threads>::temp_storage block;
   request_warp_scan::temp_storage warp;
 };
+
+/// cluster_vectors_kernel's step when short_cluster_step() declined: single_launch_step() in blocks
+/// of cluster_threads, out of line, so that the short path's code stays its own (H200, a call in a
+/// graph of 10, three rounds: draft extend bs 512 3.11 -> 3.05 us, bs 1024 3.40 -> 3.36; the
+/// other cluster steps within 0.03).
+template <class Batch, class Clamp>
+__device__ __noinline__ void cluster_general(const step_params<Batch, Clamp> p) {
+  __shared__ cluster_storage storage;
+  single_launch_step<false, false, cluster_threads>(p, storage);
+}
 
 /// The single launch of a short step of 257-1,024 requests without page tables (decode:
 /// 513-1,024), on compute capability 9.0 and later: clusters of cluster_blocks(bs) blocks of 128
 /// threads, the first of which holds the batch one request a thread (short_cluster_step()); the
 /// other clusters write their share of the tail. When a request is not short, every block takes
-/// the general step.
+/// the general step (cluster_general()).
 template <class Batch, class Clamp>
 __global__ void __launch_bounds__(cluster_threads) cluster_vectors_kernel(step_params<Batch, Clamp> p) {
-  __shared__ cluster_storage storage;
+  __shared__ short_cluster_scan::TempStorage storage;
   __shared__ short_totals block_total;
   await_previous_grid();
   uint32_t flags = 0;
-  if (short_cluster_step(p.batch, p.clamp, p.shape, p.out, wants_tokens(p.out), storage.short_cluster, block_total,
-                         flags)) {
+  if (short_cluster_step(p.batch, p.clamp, p.shape, p.out, wants_tokens(p.out), storage, block_total, flags)) {
     publish(p.out.status, flags);
     return;
   }
-  single_launch_step<false, false, cluster_threads>(p, storage);
+  cluster_general(p);
 }
 
 /// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits

@@ -112,6 +112,24 @@ __device__ __forceinline__ void store_short_entries(const metadata_outputs& out,
   store_prefixes(out, b + 1, through.tokens, through.kv);
 }
 
+/// Most blocks that split a short batch's token outputs, one request a thread (token_share()).
+constexpr int short_store_parts = 3;
+
+/// The per-token outputs that writer `part` of `parts` (1 to 6) writes when a short step's token
+/// stores are split by output between blocks or clusters, each holding the whole batch (the
+/// others null): token_to_request, seqlens_expanded, topk_seqlens, cu_topk_seqlens, key_start and
+/// key_end, output i to writer i * parts / 6 (with three: two outputs each).
+__device__ __forceinline__ metadata_outputs token_share(metadata_outputs out, int part, int parts) {
+  const auto mine = [part, parts](int i) { return i * parts / 6 == part; };
+  if (!mine(0)) out.token_to_request = nullptr;
+  if (!mine(1)) out.seqlens_expanded = nullptr;
+  if (!mine(2)) out.topk_seqlens = nullptr;
+  if (!mine(3)) out.cu_topk_seqlens = nullptr;
+  if (!mine(4)) out.key_start = nullptr;
+  if (!mine(5)) out.key_end = nullptr;
+  return out;
+}
+
 /// Writes request b's tokens from `at`, the totals of the requests before it (none at max_tokens or
 /// past it). A thread writes its request's tokens, so a warp's stores of token j lie q_b apart; a
 /// request of short_q_max tokens starting at a multiple of 4 goes out in 16-byte stores where the
