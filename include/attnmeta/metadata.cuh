@@ -98,12 +98,12 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128: 3.95 -> 3.32 us
       return launch(lane_batch_kernel<false, lane_batch_max_requests, Batch, Clamp>, rescan_grid, 0);
     // One request a thread; up to 128 requests the general step is lane_batch_step(), with no
-    // shared-memory table and no stack (vectors_kernel<.., Lanes = true>).
+    // shared-memory table and no stack (vectors_kernel<.., Lanes = true>). Per-request q takes the
+    // kernel built for it, which splits the tokens' outputs between its first three blocks
+    // (short_block_step(); H200, a call in a graph of 10, three rounds: draft extend bs 128 2.28 ->
+    // 2.04 us; the same code built into the shared kernel behind a test of q_per_request gave 2.17,
+    // and cost the constant-q steps of 128 requests 0.06-0.09 us).
     if (short_block && bs <= block_threads && p.batch.q_per_request) {
-      // Per-request q, one request a thread: the kernel built for it splits the tokens' outputs
-      // between its first three blocks (short_block_step(); H200, a call in a graph of 10, three
-      // rounds: draft extend bs 128 2.28 -> 2.17 us; built into every vectors_kernel, that code
-      // cost the constant-q steps of 128 requests 0.06-0.09 us).
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
       if (bs <= lane_batch_max_requests * lane_batch_max_bs)
         return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, true>, vectors_grid, 0, q);
@@ -118,7 +118,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // 1024 3.70 -> 3.38; decode bs 1024 3.00 -> 2.74, but bs 512 2.20 -> 2.70 (one token a
     // request: two requests a thread cost less there than the cluster's barriers). Per-request q
     // takes at least cluster_store_parts clusters, which split its scalar token stores (draft
-    // extend bs 512 3.15 -> 2.82 us, bs 1024 3.43 -> 3.00).
+    // extend bs 512 3.12 -> 2.86 us, bs 1024 3.42 -> 3.06).
     bool clusters = false;
     if (short_step && bs > block_threads && bs <= cluster_threads * cluster_max_blocks &&
         (p.batch.q_per_request || p.batch.q_constant > 1 || bs > 2 * block_threads)) {
