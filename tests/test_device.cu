@@ -258,7 +258,7 @@ TEST_CASE("short batches of 33-1,024 requests, one a thread: every cluster size,
   // kv' for the status bit); variant 0 sizes the capacity to N, 1 gives it 20,000 rows more
   // (several clusters for the tail), 2 cuts it three rows short of N (the over-capacity bit), 3
   // misaligns the per-token outputs and asks for a random subset of them; variant 4 puts one length
-  // at short_len_limit(bs) (the general step in every block of the cluster kernel).
+  // at short_len_limit(bs) (the general step in every block).
   std::mt19937_64 rng(0xc1a5);
   for (int bs : {33, 64, 65, 100, 128, 129, 200, 255, 256, 257, 384, 385, 512, 513, 640, 896, 897, 1023, 1024}) {
     int shift = 0;

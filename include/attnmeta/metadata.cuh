@@ -8,8 +8,6 @@
 
 #include <cuda_runtime_api.h>
 
-#include <algorithm>
-
 #include "batch.hpp"
 #include "clamp.hpp"
 #include "detail/device_info.hpp"
@@ -117,7 +115,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // verify bs 512 3.45 -> 2.65 us, bs 1024 4.47 -> 2.84; draft extend bs 512 3.22 -> 3.13, bs
     // 1024 3.70 -> 3.38; decode bs 1024 3.00 -> 2.74, but bs 512 2.20 -> 2.70 (one token a
     // request: two requests a thread cost less there than the cluster's barriers). Per-request q
-    // takes at least cluster_store_parts clusters, which split its scalar token stores (draft
+    // takes at least short_store_parts clusters, which split its scalar token stores (draft
     // extend bs 512 3.12 -> 2.86 us, bs 1024 3.42 -> 3.06).
     bool clusters = false;
     if (short_step && bs > block_threads && bs <= cluster_threads * cluster_max_blocks &&
@@ -126,11 +124,11 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     }
     if (clusters) {
       const int cluster = cluster_blocks(bs);
-      const int64_t tail_clusters =
-          std::max<int64_t>(p.batch.q_per_request ? cluster_store_parts : 1,
-                            ceil_div(int64_t(cap.max_tokens), int64_t(cluster) * cluster_threads * short_q_max));
+      const int64_t tail_clusters = ceil_div(int64_t(cap.max_tokens), int64_t(cluster) * cluster_threads * short_q_max);
+      const int64_t least = p.batch.q_per_request ? short_store_parts : 1;
+      const int64_t want = tail_clusters > least ? tail_clusters : least;
       const int64_t most = sm_count / cluster > 1 ? sm_count / cluster : 1;
-      const int blocks = cluster * int(tail_clusters < 1 ? 1 : (tail_clusters < most ? tail_clusters : most));
+      const int blocks = cluster * int(want < most ? want : most);
       return launch_kernel_in_clusters(cluster_vectors_kernel<Batch, Clamp>, blocks, cluster, cluster_threads,
                                        single_launch_smem(bs, false), stream, pdl, p);
     }

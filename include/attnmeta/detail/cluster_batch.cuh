@@ -32,10 +32,6 @@ static_assert((cluster_max_blocks & (cluster_max_blocks - 1)) == 0,
 static_assert(int64_t(cluster_threads) * cluster_max_blocks * short_unfit_tokens <= INT32_MAX,
               "a cluster of threads that do not fit still counts in int32");
 
-/// Most clusters that split a batch's token outputs between them (token_share(); six, one output a
-/// cluster, measured the same as three).
-constexpr int cluster_store_parts = 3;
-
 /// Blocks of the cluster that holds bs requests, one a thread.
 constexpr int cluster_blocks(int bs) { return (bs + cluster_threads - 1) / cluster_threads; }
 
@@ -46,7 +42,7 @@ using short_cluster_scan = cub::BlockScan<short_totals, cluster_threads, cub::BL
 /// k of the cluster reads requests [128 k, 128 k + 128) and scans them; after one cluster barrier
 /// every warp reads the blocks' totals (`block_total`, in each block's shared memory) and adds those
 /// of the blocks before its own. The first cluster of the grid writes every request's entries, the
-/// first cluster_store_parts clusters split its tokens' outputs (token_share()), every warp of the
+/// first short_store_parts clusters split its tokens' outputs (token_share()), every warp of the
 /// grid takes its share of the tail, and block 0 writes entry 0. `flags`
 /// gets the status bits of the calling thread's request (and the over-capacity bit in thread 0 of
 /// block 0), for the caller to publish. Returns false, having written nothing, when the batch is not
@@ -99,12 +95,12 @@ __device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Cla
   }
   const int32_t max_tokens = int32_t(shape.max_tokens);  // capacity::max_tokens is an int
   // Clusters are consecutive blocks of a one-dimensional grid: the first is blocks [0, blocks).
-  // Every cluster holds the whole batch, so the first cluster_store_parts split the tokens'
+  // Every cluster holds the whole batch, so the first short_store_parts split the tokens'
   // outputs, a third of a thread's stores each (draft extend, q_b scalar stores of six outputs:
   // H200, a call in a graph of 10, bs 512 3.12 -> 2.86 us, bs 1024 3.42 -> 3.06); the first writes
   // the entries.
   const int cluster_index = int(blockIdx.x) / blocks, clusters = int(gridDim.x) / blocks;
-  const int parts = clusters < cluster_store_parts ? clusters : cluster_store_parts;
+  const int parts = clusters < short_store_parts ? clusters : short_store_parts;
   at = before + at;
   if (b < bs && cluster_index == 0) store_short_entries(out, b, r, at + totals_of(r));
   if (b < bs && tokens && cluster_index < parts)  // 16-byte stores for constant q only (store_short_tokens())

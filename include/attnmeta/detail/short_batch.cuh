@@ -112,7 +112,8 @@ __device__ __forceinline__ void store_short_entries(const metadata_outputs& out,
   store_prefixes(out, b + 1, through.tokens, through.kv);
 }
 
-/// Most blocks that split a short batch's token outputs, one request a thread (token_share()).
+/// Most blocks or clusters, each holding a short batch one request a thread, that split its tokens'
+/// outputs between them (token_share(); six, one output each, measured the same as three).
 constexpr int short_store_parts = 3;
 
 /// The per-token outputs that writer `part` of `parts` (1 to 6) writes when a short step's token
