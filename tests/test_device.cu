@@ -6,7 +6,9 @@ using namespace cases;
 using attnmeta::path;
 
 static const path paths[] = {path::single_launch, path::device_scan};
-static const char* path_name(path p) { return p == path::single_launch ? "single_launch" : "device_scan"; }
+static const char* path_name(path p) {
+  return p == path::single_launch ? "single_launch" : (p == path::device_scan ? "device_scan" : "automatic");
+}
 
 /// c on the device, by the single launch and by the device-scan path, equals the reference.
 static void require_equal_on(const step_case& c, path p) {
@@ -284,6 +286,65 @@ TEST_CASE("short batches of 33-1,024 requests, one a thread: every cluster size,
         }
         INFO("bs " << bs << " variant " << variant << " N " << n << " " << c.describe());
         require_equal_on_both_paths(c);
+      }
+  }
+}
+
+TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluster of 512-thread blocks holds the "
+          "batch, its general step in one cluster, the device-scan path past its bounds",
+          "[gpu][short]") {
+  // path::automatic takes cluster_wide_kernel on compute capability 9.0 for these (clusters of
+  // ceil(bs / 512) blocks of 512 threads, each holding the batch one request a thread) while the
+  // buffers hold at most 16,384 tokens, and cub::DeviceScan past that, past 4,096 requests and
+  // before compute capability 9.0; the device-scan path is checked beside it. bs at both sides of
+  // each block edge and of the kernel's bounds; q_b of 0-4. Variant 0 sizes the capacity to N, 1
+  // gives it up to 16,384 rows (several clusters for the tail), 2 cuts it three rows short of N
+  // (the over-capacity bit), 3 misaligns the per-token outputs and asks for a random subset of
+  // them; 4 puts one length at short_len_limit(bs), 5 one negative seq_lens (its status bit), 6
+  // one q_b of 5 or -2 (draft extend; any other mode a length at the limit): the general step, in
+  // the first cluster alone; 7 sizes the capacity past 16,384 rows (the device-scan path). Under
+  // ATTNMETA_TEST_DIVISOR each bs takes every k-th variant, in turn (the sanitizers' runs).
+  std::mt19937_64 rng(0xc1a6);
+  const int every = 8 / iterations(8);
+  int index = 0;
+  for (int bs : {1025, 1100, 1536, 1537, 2048, 2049, 3000, 3584, 4095, 4096, 4097}) {
+    int shift = 0;
+    while ((1 << shift) < (bs + 31) / 32) ++shift;
+    const int64_t limit = (int64_t(1) << 24) >> shift;
+    ++index;
+    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
+      for (int variant = 0; variant < 8; ++variant) {
+        if ((index + variant) % every != 0) continue;
+        step_case c = short_case(rng, m, bs, [&](int) { return int64_t(rng() % 5); });
+        int64_t n = 0;
+        for (int b = 0; b < bs; ++b) {
+          c.s.seq[b] = rng() % 8 == 0 ? int64_t(rng() % 3) : int64_t(rng() % 120000);
+          n += c.s.q[b];
+        }
+        const int at = int(rng() % bs);
+        if (variant == 4) c.s.seq[at] = limit - c.s.kv_extra;
+        if (variant == 5) c.s.seq[at] = -1 - int64_t(rng() % 100);
+        if (variant == 6 && m == mode::draft_extend) {
+          n -= c.s.q[at];
+          c.s.q[at] = rng() % 2 ? 5 : -2;
+          n += std::max<int64_t>(c.s.q[at], 0);
+        } else if (variant == 6) {
+          c.s.seq[at] = limit - c.s.kv_extra + int64_t(rng() % 1000);
+        }
+        c.page_table = c.block_table = false;
+        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
+        c.cap.max_bs = bs + int(rng() % 2);
+        const int64_t room = std::max<int64_t>(n, 16384);
+        const int64_t rows[] = {n, std::min<int64_t>(n + 3000 + int64_t(rng() % 8000), room), std::max<int64_t>(n - 3, 0),
+                                n + 3, n, n, n, std::max<int64_t>(n, 16384) + 1 + int64_t(rng() % 100)};
+        c.cap.max_tokens = int(rows[variant]);
+        if (variant == 3) {
+          c.token_offset = 1;
+          c.which = unsigned(rng() % (all_1d + 1));
+        }
+        INFO("bs " << bs << " variant " << variant << " N " << n << " " << c.describe());
+        require_equal_on(c, path::automatic);
+        require_equal_on(c, path::device_scan);
       }
   }
 }

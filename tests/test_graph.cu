@@ -46,28 +46,31 @@ TEST_CASE("every launcher captures in a CUDA graph (global mode) and replays wit
   int graphs = 0;
   for (mode m : all_modes)
     for (path p : {path::single_launch, path::device_scan, path::automatic})
-      for (int it = 0; it < 5; ++it) {
+      for (int it = 0; it < 6; ++it) {
         shape_limits lim;
         lim.max_seq = 400;
         // it 2: page tables past 32 requests (short_pages_kernel for the short modes); it 3: 33 to
         // 128 requests without (vectors_kernel for the short modes); it 4: 129 to 1,024 without
-        // (vectors_kernel, or cluster_vectors_kernel past 256 on compute capability 9.0)
-        const int bs = it == 4 ? 129 + int(rng() % 896)
-                               : (it == 0 ? 1 : (it >= 2 ? 33 : 1) + int(rng() % (it == 3 ? 96 : 60)));
-        lim.pages = it != 4;
+        // (vectors_kernel, or cluster_vectors_kernel past 256 on compute capability 9.0); it 5:
+        // 1,025 to 4,096 without (cluster_wide_kernel by path::automatic on compute capability
+        // 9.0; 1,024 for path::single_launch, which takes no more)
+        int bs = it == 4 ? 129 + int(rng() % 896)
+                         : (it == 0 ? 1 : (it >= 2 ? 33 : 1) + int(rng() % (it == 3 ? 96 : 60)));
+        if (it == 5) bs = p == path::single_launch ? attnmeta::single_launch_max_bs : 1025 + int(rng() % 3072);
+        lim.pages = it < 4;
         step_case c = random_case(rng, lim, m, bs);
         if (it == 0 || it == 2) use_dense_pages(c, rng, true, it == 2, 512, 64, c.s.bs + 3);  // with page tables
         c.cap.max_tokens = c.s.bs * (m == mode::extend ? 40 : 4);  // room for any new lengths
         // with enable_pdl: the device-scan fill's programmatic edge from the scan (it 1, 2), and the
         // cluster launch with both attributes (it 4)
-        c.opt.enable_pdl = it == 1 || it == 2 || it == 4;
+        c.opt.enable_pdl = it == 1 || it == 2 || it >= 4;
         INFO(name(m) << " " << c.describe());
         dev::with_device_types(c.types, [&](auto s, auto q, auto i) {
           capture_and_replay<decltype(s), decltype(q), decltype(i)>(rng, c, p, 3);
         });
         ++graphs;
       }
-  REQUIRE(graphs == 75);
+  REQUIRE(graphs == 90);
 }
 
 TEST_CASE("concurrent launches on several streams over separate buffers", "[gpu][concurrency]") {

@@ -115,25 +115,29 @@ TEST_CASE("enable_pdl: every launch waits for the kernel before it, on a stream 
   int steps = 0;
   for (mode m : all_modes)
     for (path p : {path::single_launch, path::device_scan})
-      for (int it = 0; it < 5; ++it) {
+      for (int it = 0; it < 6; ++it) {
         shape_limits lim;
         lim.max_seq = 300;
-        // bs 1, a few, 33 to 128 and 129 to 1,024: the warp batch, the block kernels,
-        // short_pages_kernel and (without page tables, past 256) cluster_vectors_kernel
-        const int bs = it == 4 ? 129 + int(rng() % 896)
-                               : (it == 0 ? 1 : (it == 1 ? 2 + int(rng() % 30) : 33 + int(rng() % 96)));
-        lim.pages = it != 4;
+        // bs 1, a few, 33 to 128, 129 to 1,024 and 1,025 to 4,096: the warp batch, the block
+        // kernels, short_pages_kernel and (without page tables, past 256) cluster_vectors_kernel,
+        // and past 1,024 (path::automatic) cluster_wide_kernel
+        int bs = it == 4 ? 129 + int(rng() % 896)
+                         : (it == 0 ? 1 : (it == 1 ? 2 + int(rng() % 30) : 33 + int(rng() % 96)));
+        if (it == 5) bs = 1025 + int(rng() % 3072);
+        lim.pages = it < 4;
         step_case c = random_case(rng, lim, m, bs);
         if (it == 2 || it == 3) use_dense_pages(c, rng, true, it == 3, 400, 64, c.s.bs + 5);  // with page tables
         c.cap.max_tokens = c.s.bs * (m == mode::extend ? 8 : 4);  // room for any new lengths
         c.cap.max_bs = c.s.bs;
         INFO(name(m) << " " << c.describe());
         dev::with_device_types(c.types, [&](auto s, auto q, auto i) {
-          check_behind_late_writer<decltype(s), decltype(q), decltype(i)>(rng, c, p, it % 2 == 1);
+          // past 1,024 requests the single launch is path::automatic's (single_launch takes no more)
+          const path run = it == 5 && p == path::single_launch ? path::automatic : p;
+          check_behind_late_writer<decltype(s), decltype(q), decltype(i)>(rng, c, run, it % 2 == 1);
         });
         ++steps;
       }
-  REQUIRE(steps == 50);
+  REQUIRE(steps == 60);
   std::printf("pdl: %s; %d of %d checked launches had a kernel under PDL start before the one before it ended\n",
               has_pdl ? "the device takes it" : "not on this device (the attribute is not set)", early_starts, checks);
   // Where PDL is taken and the kernels run concurrently (not under compute-sanitizer, which

@@ -53,19 +53,47 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   if (cudaError_t e = current_sm_count(sm_count)) return e;
   const int bs = p.batch.bs;
   const int grid = grid_blocks(sm_count, cap, bs, p.shape);
+  // Whether the step is likely short (short_batch.cuh): a constant q of at most short_q_max, or
+  // per-request q in buffers sized for that many tokens a request (draft extend, not prefill).
+  // The kernels check it on the device either way; this spares a prefill the check.
+  const bool short_step = p.batch.q_per_request ? int64_t(cap.max_tokens) <= int64_t(short_q_max) * cap.max_bs
+                                                : p.batch.q_constant <= short_q_max;
+  // The clusters of a short step of cluster_blocks<Threads>(bs) blocks, each holding the batch one
+  // request a thread: enough for the tail at short_q_max tokens a thread, and at least
+  // short_store_parts for per-request q, whose clusters split the tokens' scalar stores (draft
+  // extend bs 512 3.12 -> 2.86 us, bs 1024 3.42 -> 3.06).
+  const auto cluster_grid = [&](int cluster, int threads) {
+    const int64_t tail_clusters = ceil_div(int64_t(cap.max_tokens), int64_t(cluster) * threads * short_q_max);
+    const int64_t least = p.batch.q_per_request ? short_store_parts : 1;
+    const int64_t want = tail_clusters > least ? tail_clusters : least;
+    const int64_t most = sm_count / cluster > 1 ? sm_count / cluster : 1;
+    return cluster * int(want < most ? want : most);
+  };
+  if (algorithm == path::automatic) {
+    // Past single_launch_max_bs, a likely short step without page tables of up to cluster_max_bs
+    // requests, in buffers of at most short_q_max tokens a request of that, takes one launch of
+    // cluster_wide_kernel where the device-scan path takes three; a step that is not short after
+    // all takes the kernel's general step in one cluster, the tokens at most short_q_max a thread.
+    bool clusters = false;
+    if (bs > single_launch_max_bs && bs <= cluster_max_bs && !p.shape.wants_pages() && short_step &&
+        int64_t(cap.max_tokens) <= int64_t(short_q_max) * cluster_max_bs) {
+      if (cudaError_t e = current_device_has_clusters(clusters)) return e;
+    }
+    if (clusters) {
+      const int cluster = cluster_blocks<wide_cluster_threads>(bs);
+      return launch_kernel_in_clusters(cluster_wide_kernel<Batch, Clamp>, cluster_grid(cluster, wide_cluster_threads),
+                                       cluster, wide_cluster_threads, 0, stream, pdl, p,
+                                       static_cast<request_totals*>(workspace));
+    }
+    algorithm = bs <= single_launch_max_bs ? path::single_launch : path::device_scan;
+  }
   if (algorithm == path::single_launch) {
     const size_t smem = single_launch_smem(bs, p.shape.wants_pages());
-    // Whether the step is likely short (short_batch.cuh): a constant q of at most short_q_max, or
-    // per-request q in buffers sized for that many tokens a request (draft extend, not prefill).
-    // The kernels check it on the device either way; this spares a prefill the check. Past 256
-    // requests a thread of vectors_kernel holds up to 4 consecutive requests, which pays for one
-    // token a request (decode) and for four in 16-byte stores (constant q of 4, aligned outputs:
-    // target verify at bs 1024 5.21 -> 4.72 us a call in a graph of 10); per-request q takes
-    // its tokens from a table in shared memory there (vectors_kernel<true>: draft extend at bs
-    // 1024 5.34 -> 3.91 us), and other constant q the general path.
-    const bool short_step = p.batch.q_per_request
-                                ? int64_t(cap.max_tokens) <= int64_t(short_q_max) * cap.max_bs
-                                : p.batch.q_constant <= short_q_max;
+    // Past 256 requests a thread of vectors_kernel holds up to 4 consecutive requests, which pays
+    // for one token a request (decode) and for four in 16-byte stores (constant q of 4, aligned
+    // outputs: target verify at bs 1024 5.21 -> 4.72 us a call in a graph of 10); per-request q
+    // takes its tokens from a table in shared memory there (vectors_kernel<true>: draft extend at
+    // bs 1024 5.34 -> 3.91 us), and other constant q the general path.
     const bool short_block =
         short_step && (bs <= block_threads ||
                        (!p.batch.q_per_request && (p.batch.q_constant <= 1 ||
@@ -114,9 +142,8 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // short_q_max tokens a thread. H200, a call in a graph of 10, against vectors_kernel: target
     // verify bs 512 3.45 -> 2.65 us, bs 1024 4.47 -> 2.84; draft extend bs 512 3.22 -> 3.13, bs
     // 1024 3.70 -> 3.38; decode bs 1024 3.00 -> 2.74, but bs 512 2.20 -> 2.70 (one token a
-    // request: two requests a thread cost less there than the cluster's barriers). Per-request q
-    // takes at least short_store_parts clusters, which split its scalar token stores (draft
-    // extend bs 512 3.12 -> 2.86 us, bs 1024 3.42 -> 3.06).
+    // request: two requests a thread cost less there than the cluster's barriers), in clusters
+    // of cluster_grid().
     bool clusters = false;
     if (short_step && bs > block_threads && bs <= cluster_threads * cluster_max_blocks &&
         (p.batch.q_per_request || p.batch.q_constant > 1 || bs > 2 * block_threads)) {
@@ -124,13 +151,8 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     }
     if (clusters) {
       const int cluster = cluster_blocks(bs);
-      const int64_t tail_clusters = ceil_div(int64_t(cap.max_tokens), int64_t(cluster) * cluster_threads * short_q_max);
-      const int64_t least = p.batch.q_per_request ? short_store_parts : 1;
-      const int64_t want = tail_clusters > least ? tail_clusters : least;
-      const int64_t most = sm_count / cluster > 1 ? sm_count / cluster : 1;
-      const int blocks = cluster * int(want < most ? want : most);
-      return launch_kernel_in_clusters(cluster_vectors_kernel<Batch, Clamp>, blocks, cluster, cluster_threads,
-                                       single_launch_smem(bs, false), stream, pdl, p);
+      return launch_kernel_in_clusters(cluster_vectors_kernel<Batch, Clamp>, cluster_grid(cluster, cluster_threads),
+                                       cluster, cluster_threads, single_launch_smem(bs, false), stream, pdl, p);
     }
     if (short_block && bs <= block_threads)
       return launch(vectors_kernel<false, 1, Batch, Clamp>, vectors_grid, smem);
@@ -160,8 +182,10 @@ inline bool aligned16(const void* p, int64_t row_stride) {
 /// Computes every requested output of one step (SPEC.md's table) on `stream`, with the clamp
 /// policy `clamp` (clamp.hpp). Host-checkable mistakes return cudaErrorInvalidValue before anything
 /// is launched, with last_error_message() naming the argument; device-side ones are clamped and
-/// reported in out.status. One kernel for bs <= single_launch_max_bs (path::automatic), otherwise
-/// cub::DeviceScan (two kernels) and one fill kernel. Allocates nothing, never synchronises.
+/// reported in out.status. path::automatic: one kernel for bs <= single_launch_max_bs, and for a
+/// step without page tables of up to 4,096 requests of at most 4 tokens each (compute capability 9.0
+/// and later, buffers of at most 16,384 tokens); otherwise cub::DeviceScan (two kernels) and one
+/// fill kernel. Allocates nothing, never synchronises.
 template <class SeqT, class QT, class IdxT, class Clamp>
 cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capacity& cap,
                              const ragged_batch<SeqT, QT, IdxT>& batch, const options& opt, const Clamp& clamp,
@@ -171,9 +195,6 @@ cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capa
   ATTNMETA_REQUIRE(workspace != nullptr, "workspace is null");
   ATTNMETA_REQUIRE(opt.algorithm != path::single_launch || batch.bs <= single_launch_max_bs,
                    "options.algorithm = single_launch takes bs <= single_launch_max_bs");
-  const path algorithm = opt.algorithm != path::automatic
-                             ? opt.algorithm
-                             : (batch.bs <= single_launch_max_bs ? path::single_launch : path::device_scan);
   const metadata_outputs out = detail::resolve_strides(outputs, cap, opt);
   const detail::step_params<ragged_batch<SeqT, QT, IdxT>, Clamp> p{batch, clamp, detail::shape_of(cap, opt, out), out};
   const bool vec = out.page_table && detail::aligned16(out.page_table, out.page_table_row_stride) &&
@@ -181,8 +202,8 @@ cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capa
   bool pdl = false;
   if (opt.enable_pdl)
     if (cudaError_t e = detail::current_device_has_pdl(pdl)) return e;
-  return vec ? detail::launch_step<true>(workspace, cap, p, algorithm, pdl, stream)
-             : detail::launch_step<false>(workspace, cap, p, algorithm, pdl, stream);
+  return vec ? detail::launch_step<true>(workspace, cap, p, opt.algorithm, pdl, stream)
+             : detail::launch_step<false>(workspace, cap, p, opt.algorithm, pdl, stream);
 }
 
 /// The same, with the clamp SPEC.md names: min(x, topk) for kpool == 1, the pooled clamp otherwise.

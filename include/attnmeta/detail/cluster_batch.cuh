@@ -1,4 +1,4 @@
-// attnmeta/detail/cluster_batch.cuh: a short batch of up to 1,024 requests held by one thread-block
+// attnmeta/detail/cluster_batch.cuh: a short batch of up to 4,096 requests held by one thread-block
 // cluster, one request a thread (compute capability 9.0 and later).
 //
 // A short batch's time is the path of one thread. Held by a single block, a batch past 256
@@ -9,7 +9,8 @@
 // call in a graph of 10): 2.31 us for a cluster of 8 x 128, 2.70 for 4 x 256, 5.05 for one block
 // of 1,024.
 // The launcher takes it past 256 requests (512 for decode), where a block's threads would hold
-// more than one request each.
+// more than one request each, in blocks of 128 threads up to 1,024 requests and of 512 past them
+// (cluster_wide_kernel, where the single launch would otherwise give way to three kernels).
 #pragma once
 
 #include <cooperative_groups.h>
@@ -23,23 +24,32 @@
 namespace attnmeta {
 namespace detail {
 
-/// Threads of a block of the cluster kernel, and the most blocks a cluster (the portable size).
+/// Threads of a block of the cluster kernel up to single_launch_max_bs requests, and past them (the
+/// wide kernel); the most blocks a cluster (the portable size).
 constexpr int cluster_threads = 128;
+constexpr int wide_cluster_threads = 512;
 constexpr int cluster_max_blocks = 8;
+/// The most requests a cluster holds, one a thread.
+constexpr int cluster_max_bs = wide_cluster_threads * cluster_max_blocks;
 static_assert(cluster_threads * cluster_max_blocks >= single_launch_max_bs, "a cluster holds the whole batch");
 static_assert((cluster_max_blocks & (cluster_max_blocks - 1)) == 0,
               "lanes of a warp in groups of the cluster's blocks");
-static_assert(int64_t(cluster_threads) * cluster_max_blocks * short_unfit_tokens <= INT32_MAX,
-              "a cluster of threads that do not fit still counts in int32");
+static_assert(int64_t(cluster_max_bs) * short_unfit_tokens <= INT32_MAX &&
+                  int64_t(short_q_max) * cluster_max_bs < short_unfit_tokens,
+              "a cluster of threads that do not fit still counts in int32, past a short batch's tokens");
 
-/// Blocks of the cluster that holds bs requests, one a thread.
-constexpr int cluster_blocks(int bs) { return (bs + cluster_threads - 1) / cluster_threads; }
+/// Blocks of the cluster of Threads-thread blocks that holds bs requests, one a thread.
+template <int Threads = cluster_threads>
+constexpr int cluster_blocks(int bs) {
+  return (bs + Threads - 1) / Threads;
+}
 
 /// The block scan of short_cluster_step(): one short_totals a thread.
-using short_cluster_scan = cub::BlockScan<short_totals, cluster_threads, cub::BLOCK_SCAN_WARP_SCANS>;
+template <int Threads>
+using short_cluster_scan = cub::BlockScan<short_totals, Threads, cub::BLOCK_SCAN_WARP_SCANS>;
 
-/// A short batch (short_batch.cuh) held by the calling block's cluster, one request a thread: block
-/// k of the cluster reads requests [128 k, 128 k + 128) and scans them; after one cluster barrier
+/// A short batch (short_batch.cuh) held by the calling block's cluster of Threads-thread blocks, one
+/// request a thread: block k of the cluster reads requests [Threads k, Threads (k + 1)) and scans them; after one cluster barrier
 /// every warp reads the blocks' totals (`block_total`, in each block's shared memory) and adds those
 /// of the blocks before its own. The first cluster of the grid writes every request's entries, the
 /// first short_store_parts clusters split its tokens' outputs (token_share()), every warp of the
@@ -49,12 +59,12 @@ using short_cluster_scan = cub::BlockScan<short_totals, cluster_threads, cub::BL
 /// short or a length passes short_len_limit(bs) (every block of the cluster reaches the same
 /// answer), and always where clusters are not compiled (below compute capability 9.0). Every thread
 /// of every block of the cluster calls it; a block leaves it only when no other block will read its
-/// shared memory. Cost: one read and one 128-thread block scan a thread, two cluster barriers, eight
-/// reads of distributed shared memory a warp, up to short_q_max tokens a thread.
-template <class Batch, class Clamp>
+/// shared memory. Cost: one read and one block scan a thread, two cluster barriers, eight reads of
+/// distributed shared memory a warp, up to short_q_max tokens a thread.
+template <int Threads, class Batch, class Clamp>
 __device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Clamp& clamp, const step_shape& shape,
                                                    const metadata_outputs& out, bool tokens,
-                                                   short_cluster_scan::TempStorage& storage,
+                                                   typename short_cluster_scan<Threads>::TempStorage& storage,
                                                    short_totals& block_total, uint32_t& flags) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
@@ -62,13 +72,13 @@ __device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Cla
   const int rank = int(cluster.block_rank());
   const int blocks = int(cluster.num_blocks());
   const int bs = batch.bs;
-  const int b = rank * cluster_threads + int(threadIdx.x);
+  const int b = rank * Threads + int(threadIdx.x);
   bool fits;
   const short_request r = short_request_of(batch, clamp, b, short_len_limit(bs), fits);
   // A thread whose request does not fit counts short_unfit_tokens tokens, so the cluster's total
   // tells every thread.
   short_totals at, total;
-  short_cluster_scan(storage).ExclusiveSum(fits ? totals_of(r) : short_totals{short_unfit_tokens, 0, 0}, at, total);
+  short_cluster_scan<Threads>(storage).ExclusiveSum(fits ? totals_of(r) : short_totals{short_unfit_tokens, 0, 0}, at, total);
   if (threadIdx.x == 0) block_total = total;
   cluster.sync();
   // Lane l reads block l % 8's total, so each group of eight lanes holds every block's; a
@@ -114,7 +124,7 @@ __device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Cla
     }
   }
   if (tokens) {
-    constexpr int block_warps = cluster_threads / 32;
+    constexpr int block_warps = Threads / 32;
     store_short_tail(out, all.tokens < max_tokens ? all.tokens : max_tokens, max_tokens, all.topk,
                      int(blockIdx.x) * block_warps + int(threadIdx.x >> 5), int(gridDim.x) * block_warps);
   }

@@ -4,7 +4,8 @@
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
 // take vectors_kernel, one block scan in every block, or past 256 requests on compute capability
 // 9.0 and later cluster_vectors_kernel, one thread-block cluster holding the batch one request a
-// thread (cluster_batch.cuh). The others end in fill_vectors() and copy_units(), which the
+// thread (cluster_batch.cuh), and cluster_wide_kernel the same past 1,024 requests, up to 4,096
+// (path::automatic). The others end in fill_vectors() and copy_units(), which the
 // blocks run over a table of per-request prefixes (request_totals at 0..bs): in shared memory for
 // the single launch, where each block scans the batch itself; in the workspace for the device-scan
 // path, where cub::DeviceScan built it. Steps of up to 32 requests with page tables take
@@ -888,15 +889,83 @@ __device__ __noinline__ void cluster_general(const step_params<Batch, Clamp> p) 
 /// the general step (cluster_general()).
 template <class Batch, class Clamp>
 __global__ void __launch_bounds__(cluster_threads) cluster_vectors_kernel(step_params<Batch, Clamp> p) {
-  __shared__ short_cluster_scan::TempStorage storage;
+  __shared__ short_cluster_scan<cluster_threads>::TempStorage storage;
   __shared__ short_totals block_total;
   await_previous_grid();
   uint32_t flags = 0;
-  if (short_cluster_step(p.batch, p.clamp, p.shape, p.out, wants_tokens(p.out), storage, block_total, flags)) {
+  if (short_cluster_step<cluster_threads>(p.batch, p.clamp, p.shape, p.out, wants_tokens(p.out), storage, block_total,
+                                          flags)) {
     publish(p.out.status, flags);
     return;
   }
   cluster_general(p);
+}
+
+/// cluster_wide_kernel's step when short_cluster_step() declined, by the grid's first cluster alone
+/// (the others return): its threads read one request each in int64 (load_request()), each block
+/// scans its own and adds the totals of the blocks before it from distributed shared memory, and
+/// the prefixes go to `table` (bs + 1 entries in the workspace, as the device-scan path's); after a
+/// cluster barrier, which makes them visible to every block of the cluster, its threads take the
+/// outputs from the table as table_fill_kernel's do. Out of line: the short path's code stays its
+/// own. Cost: one read and one block scan a thread, two cluster barriers, and fill_vectors() over
+/// one cluster's threads (the launcher bounds the tokens at short_q_max a thread).
+template <class Batch, class Clamp>
+__device__ __noinline__ void cluster_wide_general(const step_params<Batch, Clamp> p, request_totals* table) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  using scan = cub::BlockScan<request_totals, wide_cluster_threads, cub::BLOCK_SCAN_WARP_SCANS>;
+  __shared__ typename scan::TempStorage storage;
+  __shared__ request_totals block_total;
+  const cg::cluster_group cluster = cg::this_cluster();
+  if (int(blockIdx.x) >= int(cluster.num_blocks())) return;  // clusters are consecutive blocks: not the first
+  const int rank = int(cluster.block_rank());
+  const int blocks = int(cluster.num_blocks());
+  const int bs = p.batch.bs;
+  const int b = rank * wide_cluster_threads + int(threadIdx.x);
+  uint32_t flags = 0;
+  const request_totals mine = b < bs ? load_request(p.batch, p.shape, p.clamp, b, flags) : request_totals{};
+  request_totals at, total;
+  scan(storage).ExclusiveSum(mine, at, total);
+  if (threadIdx.x == 0) block_total = total;
+  cluster.sync();
+  request_totals before{}, all{};
+#pragma unroll 1
+  for (int k = 0; k < blocks; ++k) {
+    const request_totals theirs = *cluster.map_shared_rank(&block_total, k);
+    if (k < rank) before = before + theirs;
+    all = all + theirs;
+  }
+  if (b < bs) table[b] = before + at;
+  if (b == 0) table[bs] = all;
+  cluster.sync();  // release and acquire at cluster scope: the table is the cluster's; block_total is read
+  publish(p.out.status, flags | (b == 0 ? totals_flags(all, p.shape.max_tokens) : 0u));
+  fill_vectors<true>(p, table, int64_t(rank) * wide_cluster_threads + threadIdx.x,
+                     int64_t(blocks) * wide_cluster_threads);
+#else
+  (void)p, (void)table;
+#endif
+}
+
+/// The single launch of a short step of 1,025-4,096 requests without page tables, on compute
+/// capability 9.0 and later, where the device-scan path would take three kernels: clusters of
+/// cluster_blocks<wide_cluster_threads>(bs) blocks of 512 threads, each holding the batch one
+/// request a thread (short_cluster_step()), the first writing the entries, the first
+/// short_store_parts splitting the tokens' outputs, all of them the tail. When a request is not
+/// short, the first cluster alone scans the batch into `table` (the workspace) and writes every
+/// output from it (cluster_wide_general()).
+template <class Batch, class Clamp>
+__global__ void __launch_bounds__(wide_cluster_threads) cluster_wide_kernel(step_params<Batch, Clamp> p,
+                                                                           request_totals* table) {
+  __shared__ short_cluster_scan<wide_cluster_threads>::TempStorage storage;
+  __shared__ short_totals block_total;
+  await_previous_grid();
+  uint32_t flags = 0;
+  if (short_cluster_step<wide_cluster_threads>(p.batch, p.clamp, p.shape, p.out, wants_tokens(p.out), storage,
+                                               block_total, flags)) {
+    publish(p.out.status, flags);
+    return;
+  }
+  cluster_wide_general(p, table);
 }
 
 /// cub::DeviceScan's input for the device-scan path: request b's totals, with its status bits

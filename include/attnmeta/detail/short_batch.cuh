@@ -97,9 +97,10 @@ struct short_totals {
   __device__ __forceinline__ static int32_t add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uint32_t(b)); }
 };
 
-/// What a thread of short_block_step() whose requests do not all fit adds to the tokens of the
-/// scan: past the most tokens of a short block (4 * 1,024), and 256 of them still fit int32.
-constexpr int32_t short_unfit_tokens = int32_t(1) << 20;
+/// What a thread of short_block_step() or short_cluster_step() whose requests do not all fit adds to
+/// the tokens of the scan: past the most tokens of a short batch a block or a cluster holds (4 *
+/// 4,096), and 4,096 of them still fit int32.
+constexpr int32_t short_unfit_tokens = int32_t(1) << 18;
 
 /// Request r's own totals.
 __device__ __forceinline__ short_totals totals_of(const short_request& r) { return {r.q, r.kv, r.topk}; }
