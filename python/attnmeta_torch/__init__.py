@@ -244,8 +244,9 @@ def _cuda_device(device) -> torch.device:
 #   workspace        uint8 CUDA tensor from allocate_workspace(max_bs). If None, a cached one per
 #                    (device, bs) is used; it is made on the first call, which therefore must not be
 #                    inside graph capture. Calls that run concurrently on several streams need their own.
-#   algorithm        "automatic" (one launch up to bs = 1024, else cub::DeviceScan + one fill),
-#                    "single_launch" or "device_scan"
+#   algorithm        "automatic" (one launch up to bs = 1024, and up to 4096 for steps without
+#                    page tables of at most 4 tokens a request on Hopper and later; else
+#                    cub::DeviceScan + one fill), "single_launch" or "device_scan"
 #   enable_pdl       programmatic dependent launch (Hopper and later; ignored before): the kernels
 #                    may start while the stream's previous kernel finishes, wait for its memory
 #                    before touching any buffer, and let the next kernel start early; a kernel that
