@@ -335,7 +335,8 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
         c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
         c.cap.max_bs = bs + int(rng() % 2);
         const int64_t room = std::max<int64_t>(n, 16384);
-        const int64_t rows[] = {n, std::min<int64_t>(n + 3000 + int64_t(rng() % 8000), room), std::max<int64_t>(n - 3, 0),
+        const int64_t rows[] = {n,     std::min<int64_t>(n + 3000 + int64_t(rng() % 8000), room),
+                                std::max<int64_t>(n - 3, 0),
                                 n + 3, n, n, n, std::max<int64_t>(n, 16384) + 1 + int64_t(rng() % 100)};
         c.cap.max_tokens = int(rows[variant]);
         if (variant == 3) {

@@ -49,13 +49,13 @@ template <int Threads>
 using short_cluster_scan = cub::BlockScan<short_totals, Threads, cub::BLOCK_SCAN_WARP_SCANS>;
 
 /// A short batch (short_batch.cuh) held by the calling block's cluster of Threads-thread blocks, one
-/// request a thread: block k of the cluster reads requests [Threads k, Threads (k + 1)) and scans them; after one cluster barrier
-/// every warp reads the blocks' totals (`block_total`, in each block's shared memory) and adds those
-/// of the blocks before its own. The first cluster of the grid writes every request's entries, the
-/// first short_store_parts clusters split its tokens' outputs (token_share()), every warp of the
-/// grid takes its share of the tail, and block 0 writes entry 0. `flags`
-/// gets the status bits of the calling thread's request (and the over-capacity bit in thread 0 of
-/// block 0), for the caller to publish. Returns false, having written nothing, when the batch is not
+/// request a thread: block k of the cluster reads requests [Threads k, Threads (k + 1)) and scans
+/// them; after one cluster barrier every warp reads the blocks' totals (`block_total`, in each
+/// block's shared memory) and adds those of the blocks before its own. The first cluster of the grid
+/// writes every request's entries, the first short_store_parts clusters split its tokens' outputs
+/// (token_share()), every warp of the grid takes its share of the tail, and block 0 writes entry 0.
+/// `flags` gets the status bits of the calling thread's request (and the over-capacity bit in thread
+/// 0 of block 0), for the caller to publish. Returns false, having written nothing, when the batch is not
 /// short or a length passes short_len_limit(bs) (every block of the cluster reaches the same
 /// answer), and always where clusters are not compiled (below compute capability 9.0). Every thread
 /// of every block of the cluster calls it; a block leaves it only when no other block will read its
@@ -78,7 +78,8 @@ __device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Cla
   // A thread whose request does not fit counts short_unfit_tokens tokens, so the cluster's total
   // tells every thread.
   short_totals at, total;
-  short_cluster_scan<Threads>(storage).ExclusiveSum(fits ? totals_of(r) : short_totals{short_unfit_tokens, 0, 0}, at, total);
+  short_cluster_scan<Threads>(storage).ExclusiveSum(fits ? totals_of(r) : short_totals{short_unfit_tokens, 0, 0}, at,
+                                                    total);
   if (threadIdx.x == 0) block_total = total;
   cluster.sync();
   // Lane l reads block l % 8's total, so each group of eight lanes holds every block's; a
