@@ -22,7 +22,8 @@ catch_line() { grep -E 'All tests passed|test cases:' "$1" | tail -1; }
 
 nvidia-smi -L 2>/dev/null | head -1
 BUILD=${BUILD:-build}
-# Build unless the stages asked for find their programs in $BUILD already.
+# Build unless the stages asked for find their programs in $BUILD already. PACK=1 leaves one file in
+# $OUT, results.tgz, holding everything written there (for a runner that returns few files).
 missing=""
 { want tests || want sanitize; } && [ ! -x "$BUILD/tests/attnmeta_gpu_tests" ] && missing=1
 want examples && ! ls "$BUILD"/examples/0* >/dev/null 2>&1 && missing=1
@@ -97,3 +98,8 @@ fi
 echo
 echo "## summary"
 for s in "${SUMMARY[@]}"; do echo "- $s"; done
+if [ -n "${PACK:-}" ]; then
+  pack=$(mktemp -d)
+  tar czf "$pack/results.tgz" -C "$OUT" . && rm -rf "${OUT:?}"/* && mv "$pack/results.tgz" "$OUT/" && rmdir "$pack"
+  echo "packed: $OUT/results.tgz"
+fi
