@@ -301,7 +301,7 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
   // gives it up to 16,384 rows (several clusters for the tail), 2 cuts it three rows short of N
   // (the over-capacity bit), 3 misaligns the per-token outputs and asks for a random subset of
   // them; 4 puts one length at short_len_limit(bs), 5 one negative seq_lens (its status bit), 6
-  // one q_b of 5 or -2 (draft extend; any other mode a length at the limit): the general step, in
+  // one q_b of 5 or -2 (draft extend; any other mode a length at the limit or past it): the general step, in
   // the first cluster alone; 7 sizes the capacity past 16,384 rows (the device-scan path). Under
   // ATTNMETA_TEST_DIVISOR each bs takes every k-th variant, in turn (the sanitizers' runs).
   std::mt19937_64 rng(0xc1a6);

@@ -62,7 +62,7 @@ TEST_CASE("every launcher captures in a CUDA graph (global mode) and replays wit
         if (it == 0 || it == 2) use_dense_pages(c, rng, true, it == 2, 512, 64, c.s.bs + 3);  // with page tables
         c.cap.max_tokens = c.s.bs * (m == mode::extend ? 40 : 4);  // room for any new lengths
         // with enable_pdl: the device-scan fill's programmatic edge from the scan (it 1, 2), and the
-        // cluster launch with both attributes (it 4)
+        // cluster launches with both attributes (it 4, 5)
         c.opt.enable_pdl = it == 1 || it == 2 || it >= 4;
         INFO(name(m) << " " << c.describe());
         dev::with_device_types(c.types, [&](auto s, auto q, auto i) {
