@@ -300,9 +300,10 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
   // each block edge and of the kernel's bounds; q_b of 0-4. Variant 0 sizes the capacity to N, 1
   // gives it up to 16,384 rows (several clusters for the tail), 2 cuts it three rows short of N
   // (the over-capacity bit), 3 misaligns the per-token outputs and asks for a random subset of
-  // them; 4 puts one length at short_len_limit(bs), 5 one negative seq_lens (its status bit), 6
-  // one q_b of 5 or -2 (draft extend; any other mode a length at the limit or past it): the general step, in
-  // the first cluster alone; 7 sizes the capacity past 16,384 rows (the device-scan path). Under
+  // them; 4 puts every length just below the limit (short_len_limit(bs), four times it with topk
+  // 2048), and half the time one at it, 5 one negative seq_lens (its status bit), 6 one q_b of 5 or
+  // -2 (draft extend; any other mode a length past the limit): the general step, in the first
+  // cluster alone; 7 sizes the capacity past 16,384 rows (the device-scan path). Under
   // ATTNMETA_TEST_DIVISOR each bs takes every k-th variant, in turn (the sanitizers' runs).
   std::mt19937_64 rng(0xc1a6);
   const int every = 8 / iterations(8);
@@ -322,17 +323,22 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
           n += c.s.q[b];
         }
         const int at = int(rng() % bs);
-        if (variant == 4) c.s.seq[at] = limit - c.s.kv_extra;
+        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
+        // the plain clamp with a small topk lets kv' reach four times the limit (wide_len_limit())
+        const int64_t wide = c.opt.topk == 2048 ? 4 * limit : limit;
+        if (variant == 4) {  // every length just below the limit (the int32 sums' largest), one at it half the time
+          for (int b = 0; b < bs; ++b) c.s.seq[b] = wide - 1 - c.s.kv_extra - (b % 3);
+          if (rng() % 2) c.s.seq[at] = wide - c.s.kv_extra;
+        }
         if (variant == 5) c.s.seq[at] = -1 - int64_t(rng() % 100);
         if (variant == 6 && m == mode::draft_extend) {
           n -= c.s.q[at];
           c.s.q[at] = rng() % 2 ? 5 : -2;
           n += std::max<int64_t>(c.s.q[at], 0);
         } else if (variant == 6) {
-          c.s.seq[at] = limit - c.s.kv_extra + int64_t(rng() % 1000);
+          c.s.seq[at] = wide - c.s.kv_extra + int64_t(rng() % 1000);
         }
         c.page_table = c.block_table = false;
-        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
         c.cap.max_bs = bs + int(rng() % 2);
         const int64_t room = std::max<int64_t>(n, 16384);
         const int64_t rows[] = {n,     std::min<int64_t>(n + 3000 + int64_t(rng() % 8000), room),

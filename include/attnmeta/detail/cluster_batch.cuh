@@ -48,6 +48,17 @@ constexpr int cluster_blocks(int bs) {
 template <int Threads>
 using short_cluster_scan = cub::BlockScan<short_totals, Threads, cub::BLOCK_SCAN_WARP_SCANS>;
 
+/// The length limit of a short step of bs requests in cluster_wide_kernel: four times
+/// short_len_limit(bs) under the plain clamp with a topk below it, whose clamped lengths then keep
+/// the topk sums in int32 whatever kv', so that kv' may reach 2^31 / bs (2^19 at 4,096 requests,
+/// where short_len_limit() gives 2^17: steps with 131K contexts stay short); else short_len_limit(bs).
+template <class Clamp>
+__device__ __forceinline__ int32_t wide_len_limit(int bs, const Clamp& clamp) {
+  const int32_t limit = short_len_limit(bs);
+  if constexpr (std::is_same<Clamp, topk_clamp>::value) return clamp.topk < limit ? limit << 2 : limit;
+  return limit;
+}
+
 /// A short batch (short_batch.cuh) held by the calling block's cluster of Threads-thread blocks, one
 /// request a thread: block k of the cluster reads requests [Threads k, Threads (k + 1)) and scans
 /// them; after one cluster barrier every warp reads the blocks' totals (`block_total`, in each
@@ -55,15 +66,16 @@ using short_cluster_scan = cub::BlockScan<short_totals, Threads, cub::BLOCK_SCAN
 /// writes every request's entries, the first short_store_parts clusters split its tokens' outputs
 /// (token_share()), every warp of the grid takes its share of the tail, and block 0 writes entry 0.
 /// `flags` gets the status bits of the calling thread's request (and the over-capacity bit in thread
-/// 0 of block 0), for the caller to publish. Returns false, having written nothing, when the batch is not
-/// short or a length passes short_len_limit(bs) (every block of the cluster reaches the same
-/// answer), and always where clusters are not compiled (below compute capability 9.0). Every thread
-/// of every block of the cluster calls it; a block leaves it only when no other block will read its
-/// shared memory. Cost: one read and one block scan a thread, two cluster barriers, eight reads of
-/// distributed shared memory a warp, up to short_q_max tokens a thread.
+/// 0 of block 0), for the caller to publish. Returns false, having written nothing, when the batch
+/// is not short or a length reaches `limit` (short_len_limit(bs), or wide_len_limit()), every block
+/// of the cluster reaching the same answer, and always where clusters are not compiled (below
+/// compute capability 9.0). Every thread of every block of the cluster calls it; a block leaves it
+/// only when no other block will read its shared memory. Cost: one read and one block scan a
+/// thread, two cluster barriers, eight reads of distributed shared memory a warp, up to short_q_max
+/// tokens a thread.
 template <int Threads, class Batch, class Clamp>
 __device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Clamp& clamp, const step_shape& shape,
-                                                   const metadata_outputs& out, bool tokens,
+                                                   const metadata_outputs& out, bool tokens, int32_t limit,
                                                    typename short_cluster_scan<Threads>::TempStorage& storage,
                                                    short_totals& block_total, uint32_t& flags) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -74,7 +86,7 @@ __device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Cla
   const int bs = batch.bs;
   const int b = rank * Threads + int(threadIdx.x);
   bool fits;
-  const short_request r = short_request_of(batch, clamp, b, short_len_limit(bs), fits);
+  const short_request r = short_request_of(batch, clamp, b, limit, fits);
   // A thread whose request does not fit counts short_unfit_tokens tokens, so the cluster's total
   // tells every thread.
   short_totals at, total;
@@ -132,7 +144,8 @@ __device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Cla
   cluster.barrier_wait();  // the other blocks have read this one's total
   return true;
 #else
-  (void)batch, (void)clamp, (void)shape, (void)out, (void)tokens, (void)storage, (void)block_total, (void)flags;
+  (void)batch, (void)clamp, (void)shape, (void)out, (void)tokens, (void)limit, (void)storage, (void)block_total,
+      (void)flags;
   return false;
 #endif
 }
