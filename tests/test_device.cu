@@ -300,11 +300,13 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
   // each block edge and of the kernel's bounds; q_b of 0-4. Variant 0 sizes the capacity to N, 1
   // gives it up to 16,384 rows (several clusters for the tail), 2 cuts it three rows short of N
   // (the over-capacity bit), 3 misaligns the per-token outputs and asks for a random subset of
-  // them; 4 puts every length just below the limit (short_len_limit(bs), four times it with topk
-  // 2048), and half the time one at it, 5 one negative seq_lens (its status bit), 6 one q_b of 5 or
-  // -2 (draft extend; any other mode a length past the limit): the general step, in the first
-  // cluster alone; 7 sizes the capacity past 16,384 rows (the device-scan path). Under
-  // ATTNMETA_TEST_DIVISOR each bs takes every k-th variant, in turn (the sanitizers' runs).
+  // them; 4 puts every length just below the limit (short_len_limit(bs), four times it where every
+  // clamped length lies below that: topk 2048, or the pooled clamp's topk + kpool - 1), and half
+  // the time one at it, 5 one negative seq_lens (its status bit), 6 one q_b of 5 or -2 (draft
+  // extend; any other mode every length from the limit to four times it, one past the wide limit):
+  // the general step, in the first cluster alone; 7 sizes the capacity past 16,384 rows (the
+  // device-scan path). Under ATTNMETA_TEST_DIVISOR each bs takes every k-th variant, in turn (the
+  // sanitizers' runs).
   std::mt19937_64 rng(0xc1a6);
   const int every = 8 / iterations(8);
   int index = 0;
@@ -323,9 +325,14 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
           n += c.s.q[b];
         }
         const int at = int(rng() % bs);
-        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
-        // the plain clamp with a small topk lets kv' reach four times the limit (wide_len_limit())
-        const int64_t wide = c.opt.topk == 2048 ? 4 * limit : limit;
+        // the plain clamp with topk 2048 or INT32_MAX; the pooled one with topk 2048 and kpool 64,
+        // with topk + kpool - 1 just below the limit or at it, or with kpool 2^30 (lengths unclamped)
+        const int clamp_kind = int(rng() % 4);
+        const int pooled[] = {int(limit) - 2048, int(limit) - 2047, 1 << 30};
+        c.opt.topk = clamp_kind == 0 ? INT32_MAX : 2048;
+        c.opt.kpool = clamp_kind == 2 ? 64 : clamp_kind == 3 ? pooled[rng() % 3] : 1;
+        // clamped lengths all below the limit let kv' reach four times it (wide_len_limit())
+        const int64_t wide = c.opt.topk + c.opt.kpool - 1 < limit ? 4 * limit : limit;
         if (variant == 4) {  // every length just below the limit (the int32 sums' largest), one at it half the time
           for (int b = 0; b < bs; ++b) c.s.seq[b] = wide - 1 - c.s.kv_extra - (b % 3);
           if (rng() % 2) c.s.seq[at] = wide - c.s.kv_extra;
@@ -335,7 +342,8 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
           n -= c.s.q[at];
           c.s.q[at] = rng() % 2 ? 5 : -2;
           n += std::max<int64_t>(c.s.q[at], 0);
-        } else if (variant == 6) {
+        } else if (variant == 6) {  // every kv' in [limit, 4 limit) (sums past int32 unless clamped), one past wide
+          for (int b = 0; b < bs; ++b) c.s.seq[b] = limit + int64_t(rng() % (3 * limit)) - c.s.kv_extra;
           c.s.seq[at] = wide - c.s.kv_extra + int64_t(rng() % 1000);
         }
         c.page_table = c.block_table = false;

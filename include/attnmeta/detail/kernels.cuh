@@ -917,9 +917,9 @@ __device__ __noinline__ void cluster_wide_general(const step_params<Batch, Clamp
   __shared__ typename scan::TempStorage storage;
   __shared__ request_totals block_total;
   const cg::cluster_group cluster = cg::this_cluster();
-  if (int(blockIdx.x) >= int(cluster.num_blocks())) return;  // clusters are consecutive blocks: not the first
-  const int rank = int(cluster.block_rank());
   const int blocks = int(cluster.num_blocks());
+  if (int(blockIdx.x) >= blocks) return;  // clusters are consecutive blocks: not the first
+  const int rank = int(cluster.block_rank());
   const int bs = p.batch.bs;
   const int b = rank * wide_cluster_threads + int(threadIdx.x);
   uint32_t flags = 0;
