@@ -326,11 +326,12 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
         }
         const int at = int(rng() % bs);
         // the plain clamp with topk 2048 or INT32_MAX; the pooled one with topk 2048 and kpool 64,
-        // with topk + kpool - 1 just below the limit or at it, or with kpool 2^30 (lengths unclamped)
+        // with topk + kpool - 1 just below the limit or at it, or with kpool 2^30 (lengths unclamped;
+        // always so in variant 6, whose sums then pass int32)
         const int clamp_kind = int(rng() % 4);
         const int pooled[] = {int(limit) - 2048, int(limit) - 2047, 1 << 30};
         c.opt.topk = clamp_kind == 0 ? INT32_MAX : 2048;
-        c.opt.kpool = clamp_kind == 2 ? 64 : clamp_kind == 3 ? pooled[rng() % 3] : 1;
+        c.opt.kpool = clamp_kind == 2 ? 64 : clamp_kind == 3 ? pooled[variant == 6 ? 2 : rng() % 3] : 1;
         // clamped lengths all below the limit let kv' reach four times it (wide_len_limit())
         const int64_t wide = c.opt.topk + c.opt.kpool - 1 < limit ? 4 * limit : limit;
         if (variant == 4) {  // every length just below the limit (the int32 sums' largest), one at it half the time
@@ -555,6 +556,31 @@ TEST_CASE("constant-q page tables of 33 to 128 requests: long rows beside short 
         INFO("bs " << bs << " variant " << variant << " " << c.describe());
         require_equal_on_both_paths(c);
       }
+}
+
+TEST_CASE("constant-q page tables of 600 and 1,024 requests: a few rows of over 100 units among rows of one",
+          "[gpu][short][pages]") {
+  // Decode past 512 requests (short_pages_kernel) with W = 70,000 (137 chunks of 512 columns) and
+  // every 97th request 60,000-70,000 long (one past W: W columns and the bit), the rest 1-900.
+  // Page sizes 64 and 48; a bad pool index; max_tokens one short of N; rows not 16-byte aligned.
+  std::mt19937_64 rng(0x5410);
+  for (int bs : {600, 1024})
+    for (int variant = 0; variant < 2; ++variant) {
+      step_case c = short_case(rng, mode::decode, bs, [](int) { return 1; });
+      const int64_t W = 70000;
+      for (int b = 0; b < bs; ++b)
+        c.s.seq[b] = b % 97 == 5 ? 60000 + int64_t(rng() % 10001) : int64_t(1 + rng() % 900);
+      use_dense_pages(c, rng, true, variant == 0, W, variant == 0 ? 64 : 48, bs + 5);
+      c.s.seq[5] = W + 1;
+      if (variant == 1) {
+        c.s.rpi[bs / 3] = c.s.pool_rows;
+        c.pt_stride = W + 1;
+      }
+      c.cap.max_bs = bs;
+      c.cap.max_tokens = variant == 1 ? bs - 1 : bs;
+      INFO("bs " << bs << " variant " << variant << " " << c.describe());
+      require_equal_on_both_paths(c);
+    }
 }
 
 TEST_CASE("host-checkable mistakes return before any launch", "[gpu][errors]") {
