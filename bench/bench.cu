@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
     for (int bs : all_bs) {
       if (quick && bs != 1 && bs != 32 && bs != 128) continue;
       cases.push_back({m, bs, 1024, 32768, false});
-      // past 1,024 requests the 1-D step's launch depends on the lengths (wide_len_limit())
+      // past 1,024 requests the 1-D step's path depends on the lengths too (wide_len_limit())
       if (bs == 4096 && !quick) cases.push_back({m, bs, 102400, 131072, false});
       if (!std::strcmp(m, "draft_extend") || !std::strcmp(m, "draft_extend_const") || !quick) {
         cases.push_back({m, bs, 1024, 32768, true});

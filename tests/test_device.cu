@@ -561,8 +561,9 @@ TEST_CASE("constant-q page tables of 33 to 128 requests: long rows beside short 
 TEST_CASE("constant-q page tables of 600 and 1,024 requests: a few rows of over 100 units among rows of one",
           "[gpu][short][pages]") {
   // Decode past 512 requests (short_pages_kernel) with W = 70,000 (137 chunks of 512 columns) and
-  // every 97th request 60,000-70,000 long (one past W: W columns and the bit), the rest 1-900.
-  // Page sizes 64 and 48; a bad pool index; max_tokens one short of N; rows not 16-byte aligned.
+  // every 97th request 60,000-70,000 long, the first of them one past W (W columns and the bit), the
+  // rest 1-900. Page sizes 64 and 48; a bad pool index; max_tokens one short of N; rows not 16-byte
+  // aligned.
   std::mt19937_64 rng(0x5410);
   for (int bs : {600, 1024})
     for (int variant = 0; variant < 2; ++variant) {

@@ -51,8 +51,9 @@ using short_cluster_scan = cub::BlockScan<short_totals, Threads, cub::BLOCK_SCAN
 /// The length limit of a short step of bs requests in cluster_wide_kernel: four times
 /// short_len_limit(bs) where every clamped length lies below short_len_limit(bs) whatever kv' (the
 /// plain clamp with a topk below it, the pooled one with topk + kpool - 1 below it), which keeps the
-/// topk sums in int32 while kv' reaches 2^31 / bs (2^19 at 4,096 requests, where short_len_limit()
-/// gives 2^17: steps with 131K contexts stay short); else short_len_limit(bs).
+/// topk sums in int32 while kv' reaches 2^31 over bs rounded up to a power of two (2^19 at 4,096
+/// requests, where short_len_limit() gives 2^17: steps with 131K contexts stay short); else
+/// short_len_limit(bs).
 template <class Clamp>
 __device__ __forceinline__ int32_t wide_len_limit(int bs, const Clamp& clamp) {
   const int32_t limit = short_len_limit(bs);
