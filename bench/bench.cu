@@ -63,6 +63,20 @@ __global__ void copy_kernel(const int4* in, int4* out, size_t n) {
     out[i] = in[i];
 }
 
+/// Reads n 16-byte values once and writes each to four places n apart, the mix of a page table of
+/// four rows a request (one byte read for four written), contiguous: what DRAM gives that mix.
+template <bool Streaming>
+__global__ void copy4_kernel(const int4* in, int4* out, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const int4 v = in[i];
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      if (Streaming) __stcs(out + r * n + i, v);
+      else out[r * n + i] = v;
+    }
+  }
+}
+
 /// One item of the layout copy: columns [chunk * 512, +512) of a request's req_to_token row, to
 /// its q page_table rows and the matching block_table entries.
 struct copy_item {
@@ -245,6 +259,7 @@ int main(int argc, char** argv) {
   CHECK(attnmeta::detail::current_device_has_pdl(has_pdl));
   const double empty_graph10_pdl = has_pdl ? graph_us(launch_empty_pdl, s, 1000, 7, graph_calls) : 0;
   double copy_bw = 0;  // bytes read + written per second
+  double copy4_bw = 0;  // the same, reading once and writing four times
   {
     // The best of cudaMemcpyAsync and a 16-byte-per-thread copy kernel, each in a graph and
     // launched on a stream, over 1 GB and 2 GB copies (both far past the L2): the copy floor is the
@@ -262,6 +277,21 @@ int main(int argc, char** argv) {
       const double us = std::min(std::min(graph_us(memcpy, s, 10, 5), stream_us(memcpy, s, 10, 5)),
                                  std::min(graph_us(kernel, s, 10, 5), stream_us(kernel, s, 10, 5)));
       copy_bw = std::max(copy_bw, 2.0 * bytes / (us * 1e-6));
+    }
+    // The same for one read and four writes (a quarter of the 2 GB read, written to all of it),
+    // with plain and with streaming stores: not a floor, the ceiling a page table of q_b = 4 meets.
+    for (size_t bytes : {most / 8, most / 4}) {
+      const size_t n = bytes / 16;
+      const int blocks = prop.multiProcessorCount * 8;
+      const auto plain = [&](cudaStream_t st) {
+        copy4_kernel<false><<<blocks, 256, 0, st>>>(static_cast<const int4*>(a), static_cast<int4*>(b), n);
+      };
+      const auto streaming = [&](cudaStream_t st) {
+        copy4_kernel<true><<<blocks, 256, 0, st>>>(static_cast<const int4*>(a), static_cast<int4*>(b), n);
+      };
+      const double us = std::min(std::min(graph_us(plain, s, 10, 5), stream_us(plain, s, 10, 5)),
+                                 std::min(graph_us(streaming, s, 10, 5), stream_us(streaming, s, 10, 5)));
+      copy4_bw = std::max(copy4_bw, 5.0 * bytes / (us * 1e-6));
     }
     CHECK(cudaFree(a));
     CHECK(cudaFree(b));
@@ -316,9 +346,9 @@ int main(int argc, char** argv) {
 
   std::FILE* json = json_path ? std::fopen(json_path, "w") : nullptr;
   std::printf("device: %s, %d SMs | empty kernel: %.2f us eager, %.2f us graph node | one-warp load+store kernel: "
-              "%.2f us eager, %.2f us graph node | copy: %.2f TB/s (read + write)\n",
+              "%.2f us eager, %.2f us graph node | copy: %.2f TB/s (read + write); one read, four writes: %.2f TB/s\n",
               prop.name, prop.multiProcessorCount, empty_eager, empty_graph, load_store_eager, load_store_graph,
-              copy_bw / 1e12);
+              copy_bw / 1e12, copy4_bw / 1e12);
   std::vector<std::string> rows;
   std::mt19937 rng(2026);
   for (const bench_case& c : cases) {
@@ -434,12 +464,12 @@ int main(int argc, char** argv) {
       std::fprintf(json,
                    "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pages\":%s,\"impl\":\"attnmeta\","
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
-                   "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,"
+                   "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,\"copy4_tbps\":%.3f,"
                    "\"layout_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f,\"graph10_pdl_us\":%.3f,"
                    "\"empty_graph10_pdl_us\":%.3f}\n",
                    c.mode, c.bs, prefill ? q_range : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
                    c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
-                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, layout_us, g10, empty_graph10, g10_pdl,
+                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, layout_us, g10, empty_graph10, g10_pdl,
                    empty_graph10_pdl);
   }
   if (json) std::fclose(json);
@@ -449,9 +479,9 @@ int main(int argc, char** argv) {
               kpool > 1 ? ", pooled clamp" : "", int64_lengths ? ", int64 lengths" : "");
   std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node, %.2f us a call in a graph of %d (%.2f "
               "with programmatic dependent launch); one-warp load+store kernel %.2f us eager, %.2f us graph; copy %.2f "
-              "TB/s; status word 0x%x\n\n",
+              "TB/s (one read and four writes: %.2f TB/s); status word 0x%x\n\n",
               empty_eager, empty_graph, empty_graph10, graph_calls, empty_graph10_pdl, load_store_eager,
-              load_store_graph, copy_bw / 1e12, status);
+              load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, status);
   std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) | x%d PDL | x%d PDL/max(floor,node x%d PDL) |\n",
               graph_calls, graph_calls, graph_calls, graph_calls, graph_calls, graph_calls);
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
