@@ -279,8 +279,9 @@ int main(int argc, char** argv) {
                                  std::min(graph_us(kernel, s, 10, 5), stream_us(kernel, s, 10, 5)));
       copy_bw = std::max(copy_bw, 2.0 * bytes / (us * 1e-6));
     }
-    // The same for one read and four writes (a quarter of the 2 GB read, written to all of it),
-    // with plain and with streaming stores: not a floor, the ceiling a page table of q_b = 4 meets.
+    // The same for one read and four writes (256 and 512 MB read, each written four times, up to
+    // all of the 2 GB), with plain and with streaming stores: not a floor, the ceiling a page table
+    // of q_b = 4 meets.
     for (size_t bytes : {most / 8, most / 4}) {
       const size_t n = bytes / 16;
       const int blocks = prop.multiProcessorCount * 8;
