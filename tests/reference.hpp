@@ -88,9 +88,19 @@ inline void compute(const step& s, const attnmeta::capacity& cap, const attnmeta
     for (int64_t j = 0; j < q[b]; ++j) {
       const int64_t t = cq + j;
       const int64_t len = std::max<int64_t>(kv[b] - q[b] + 1 + j, 0);
+      // Past the capacity a token only adds to the topk sum, which then only decides the int32
+      // overflow bit: tokens of length 0 add nothing (skipped), and once the sum is past INT32_MAX
+      // the rest cannot matter (q_b of up to 2^31 would otherwise take 2^31 turns).
+      if (t >= T && len == 0) {
+        j = q[b] - kv[b] - 1;  // the request's last token of length 0
+        continue;
+      }
       const int64_t c = clamp_len(len, opt.topk, opt.kpool);
       ctopk += c;
-      if (t >= T) continue;
+      if (t >= T) {
+        if (ctopk > INT32_MAX) break;
+        continue;
+      }
       put(out.token_to_request, t, b);
       put(out.seqlens_expanded, t, len);
       put(out.topk_seqlens, t, c);
