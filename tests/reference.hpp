@@ -89,9 +89,9 @@ inline void compute(const step& s, const attnmeta::capacity& cap, const attnmeta
       const int64_t t = cq + j;
       const int64_t len = std::max<int64_t>(kv[b] - q[b] + 1 + j, 0);
       // Past the capacity a token only adds to the topk sum, which then only decides the int32
-      // overflow bit: tokens of length 0 add nothing (skipped), and once the sum is past INT32_MAX
-      // the rest cannot matter (q_b of up to 2^31 would otherwise take 2^31 turns).
-      if (t >= T && len == 0) {
+      // overflow bit: tokens of length 0 add nothing where topk >= 0 (skipped), and once the sum is
+      // past INT32_MAX the rest cannot matter (q_b of up to 2^31 would otherwise take 2^31 turns).
+      if (t >= T && len == 0 && opt.topk >= 0) {
         j = q[b] - kv[b] - 1;  // the request's last token of length 0
         continue;
       }
