@@ -412,6 +412,41 @@ TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pool
   }
 }
 
+TEST_CASE("long steps of 129-1,024 requests: int32 sums up to INT32_MAX, the int64 step past the per-request limit",
+          "[gpu][long]") {
+  // Past 128 requests a long step without page tables scans in int32 while every q_b, kv'_b and
+  // topk sum lies below 2^31 over bs rounded up to a power of two (narrow_block_step()), else in
+  // int64. Variant 0 puts every kv' one or two below that limit (one token a request, no clamp:
+  // cu_seqlens_k and cu_topk_seqlens end within a few thousand of INT32_MAX at bs 256 and 1,024),
+  // variant 1 one request at the limit, variant 2 one request of two tokens whose topk sum passes
+  // it (the int64 step, whose sums may then pass int32), variant 3 prefill lengths with the pooled
+  // clamp. The capacity is over 4 tokens a request, so that no short path takes the step.
+  std::mt19937_64 rng(0x7a11);
+  for (int bs : {129, 256, 257, 1000, 1024})
+    for (int variant = 0; variant < 4; ++variant) {
+      step_case c = random_case(rng, shape_limits{}, mode::extend, bs);
+      c.which = all_1d;
+      c.page_table = c.block_table = false;
+      int log2_bs = 0;
+      while ((int64_t(1) << log2_bs) < bs) ++log2_bs;
+      const int64_t limit = (int64_t(1) << 31) >> log2_bs;
+      c.opt.topk = variant == 3 ? 2048 : INT32_MAX;
+      c.opt.kpool = variant == 3 ? 3 : 1;
+      int64_t n = 0;
+      for (int b = 0; b < bs; ++b) {
+        c.s.q[b] = variant == 3 ? int64_t(1 + rng() % 3000) : 1;
+        c.s.seq[b] = variant == 3 ? c.s.q[b] + int64_t(rng() % 5000) : limit - 1 - (b % 2);
+        n += c.s.q[b];
+      }
+      if (variant == 1) c.s.seq[bs / 2] = limit;
+      if (variant == 2) c.s.q[bs / 2] = 2, c.s.seq[bs / 2] = limit - 1, ++n;
+      c.cap.max_bs = bs;
+      c.cap.max_tokens = int(n + 4 * bs + 1);
+      INFO("bs " << bs << " variant " << variant << " N " << n << " " << c.describe());
+      require_equal_on_both_paths(c);
+    }
+}
+
 TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q above 4, kv' at 2^24)",
           "[gpu][short]") {
   // Constant q up to 16 with bs <= 32 copies page units without a scan; block 0 writes the vectors

@@ -159,7 +159,10 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (short_block) return launch(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
       return launch(vectors_kernel<true, short_block_requests, Batch, Clamp>, vectors_grid, smem);
-    return launch(single_launch_kernel<false, Batch, Clamp>, rescan_grid, smem);
+    // The rest (prefill past 128 requests): int32 sums where the lengths allow (narrow_block_step():
+    // H200, a call in a graph of 10, prefill bs 256 XXX).
+    if (bs <= block_threads) return launch(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
+    return launch(narrow_step_kernel<narrow_block_requests, Batch, Clamp>, rescan_grid, smem);
   }
   auto* table = static_cast<request_totals*>(workspace);
   void* scan_temp = static_cast<char*>(workspace) + table_bytes(cap.max_bs);

@@ -840,10 +840,11 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_
 /// of 10): decode 1.94 -> 1.85 us, target verify 2.03 -> 1.90, draft extend 2.53 -> 2.44, with
 /// enable_pdl 1.55 -> 1.41, 1.58 -> 1.44, 2.05 -> 1.95. Past 256 requests (four a thread) the
 /// general step out of line cost 1-4% (decode bs 512 2.24 -> 2.32), so it stays inline there.
-template <class Batch, class Clamp>
+/// narrow_step_kernel's too, with Narrow (int32 token values where the step's totals allow).
+template <bool Narrow = false, class Batch, class Clamp>
 __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
-  single_launch_step<false, false>(p, storage);
+  single_launch_step<false, Narrow>(p, storage);
 }
 
 /// The single launch of a step without page tables: short_block_step() for a short batch of at
@@ -865,6 +866,133 @@ __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_
   else
     single_launch_step<false, false>(p, storage);
 }
+
+/// What a thread adds to narrow_block_step()'s scan: tokens, kv' and topk sums in int32 (wrapping,
+/// never read when some request does not fit), and how many of its requests do not fit.
+struct narrow_sums {
+  int32_t tokens = 0;
+  int32_t kv = 0;
+  int32_t topk = 0;
+  int32_t unfit = 0;
+  __device__ __forceinline__ friend narrow_sums operator+(const narrow_sums& a, const narrow_sums& b) {
+    return {short_totals::add(a.tokens, b.tokens), short_totals::add(a.kv, b.kv), short_totals::add(a.topk, b.topk),
+            a.unfit + b.unfit};
+  }
+};
+using narrow_block_scan = cub::BlockScan<narrow_sums, block_threads, cub::BLOCK_SCAN_WARP_SCANS>;
+
+/// Request b's token_base<int32_t> in narrow_block_step()'s table, one 16-byte read a token.
+struct alignas(16) narrow_row {
+  int32_t first_token;  ///< cu_seqlens_q[b] (at b = bs: the step's tokens)
+  int32_t kv0;          ///< cu_seqlens_k[b]
+  int32_t first_len;    ///< kv'_b - q_b + 1
+  int32_t topk_base;    ///< cu_topk_seqlens before token 0 less the clamp's prefix sum below it, mod 2^32
+};
+struct narrow_starts {
+  const narrow_row* rows;
+  __device__ __forceinline__ int64_t operator[](int64_t i) const { return rows[i].first_token; }
+};
+
+/// Most requests a thread holds in narrow_block_step(): a block's threads hold single_launch_max_bs.
+constexpr int narrow_block_requests = 4;
+
+/// The general step of a batch of up to Per * 256 requests in int32, where its sums allow: every
+/// block reads the batch (ceil(bs / 256) consecutive requests a thread, at most Per), scans 16-byte
+/// sums, puts each request's token_base<int32_t> in a table in dynamic shared memory (16 bytes a
+/// request) and takes its share of the tokens 32 at a time (fill_request_tokens()): one 16-byte
+/// read and one prefix sum in 32 bits a token. Block 0 writes the per-request outputs and the status.
+/// Returns false, having written nothing, when a request's q_b, kv'_b or topk sum reaches 2^31 over
+/// bs rounded up to a power of two (then the sums might not fit int32: single_launch_step() takes
+/// the step, in int64). Against single_launch_step(), whose scan of 32-byte request_totals was 40%
+/// of a prefill's instructions (ncu, prefill of 256 requests: about 1,000 a warp).
+template <int Per, class Batch, class Clamp>
+__device__ __forceinline__ bool narrow_block_step(const step_params<Batch, Clamp>& p,
+                                                  typename narrow_block_scan::TempStorage& storage) {
+  static_assert(Per >= 1 && Per * block_threads >= 1, "requests a thread");
+  const int bs = p.batch.bs;  // <= Per * block_threads
+  const int per = Per == 1 ? 1 : (bs + block_threads - 1) / block_threads;
+  const int first = int(threadIdx.x) * per;
+  const int64_t limit = (int64_t(1) << 31) >> ceil_log2(bs);  // bs values below it sum below 2^31
+  uint32_t flags = 0;
+  int32_t q[Per], kv[Per], topk[Per];
+  uint32_t below[Per];  // the clamp's prefix sum below token 0's length, mod 2^32
+  narrow_sums mine;
+#pragma unroll
+  for (int k = 0; k < Per; ++k) {
+    q[k] = kv[k] = topk[k] = 0;
+    below[k] = 0;
+    if (k < per && first + k < bs) {
+      const request_lengths len = lengths_of(p.batch, first + k, flags);
+      const int64_t first_len = len.kv - len.q + 1;
+      const int64_t under = p.clamp.prefix_sum(first_len > 0 ? first_len : 0);
+      const request_totals r = totals_of(len, under, p.clamp);
+      q[k] = int32_t(r.tokens);
+      kv[k] = int32_t(r.kv);
+      topk[k] = int32_t(r.topk);
+      below[k] = uint32_t(uint64_t(under));
+      if (r.tokens >= limit || r.kv >= limit || r.topk >= limit) mine.unfit = 1;
+      mine = mine + narrow_sums{q[k], kv[k], topk[k], 0};
+    }
+  }
+  narrow_sums at, total;
+  narrow_block_scan(storage).ExclusiveSum(mine, at, total);
+  if (total.unfit) {
+    __syncthreads();  // the general path reuses the storage
+    return false;
+  }
+
+  extern __shared__ __align__(16) unsigned char dynamic_smem[];
+  narrow_row* table = reinterpret_cast<narrow_row*>(dynamic_smem);
+  const metadata_outputs& out = p.out;
+  const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
+#pragma unroll
+  for (int k = 0; k < Per; ++k) {
+    if (k < per && first + k < bs) {
+      const int b = first + k;
+      table[b] = narrow_row{at.tokens, at.kv, kv[k] - q[k] + 1, int32_t(uint32_t(at.topk) - below[k])};
+      at = at + narrow_sums{q[k], kv[k], topk[k], 0};
+      if (blockIdx.x == 0) {
+        if (out.cache_seqlens) out.cache_seqlens[b] = kv[k];
+        store_prefixes(out, b + 1, at.tokens, at.kv);
+      }
+    }
+  }
+  if (threadIdx.x == 0) table[bs] = narrow_row{total.tokens, total.kv, 0, total.topk};
+  if (blockIdx.x == 0) {
+    if (threadIdx.x == 0) {
+      store_short_first(out);
+      if (total.tokens > max_tokens) flags |= status_tokens_over_capacity;
+    }
+    publish(out.status, flags);
+  }
+  if (!wants_tokens(out)) return true;
+  __syncthreads();
+  const int32_t n = total.tokens < max_tokens ? total.tokens : max_tokens;
+  fill_request_tokens(
+      out, narrow_starts{table}, bs, n, max_tokens, int64_t(blockIdx.x) * blockDim.x + threadIdx.x,
+      int64_t(gridDim.x) * blockDim.x,
+      [&](int b, int64_t t) {
+        const narrow_row r = table[b];
+        return token_values_from(token_base<int32_t>{r.first_token, r.kv0, r.first_len, r.topk_base}, b,
+                                 int32_t(t) - r.first_token, p.clamp);
+      },
+      tail_token_values(request_totals{0, 0, total.topk, 0}));
+  return true;
+}
+
+/// The single launch of a step without page tables that the short kernels do not take (prefill
+/// past 128 requests): narrow_block_step(), else single_launch_step() out of line (inline, the
+/// kernel spilled registers). Dynamic shared memory:
+/// single_launch_smem(bs, false), which holds narrow_block_step()'s table too.
+template <int Per, class Batch, class Clamp>
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) narrow_step_kernel(step_params<Batch, Clamp> p) {
+  __shared__ narrow_block_scan::TempStorage storage;
+  await_previous_grid();
+  if (narrow_block_step<Per>(p, storage)) return;
+  vectors_general<true>(p);
+}
+static_assert(sizeof(narrow_row) <= sizeof(request_totals) && block_threads * narrow_block_requests >= single_launch_max_bs,
+              "single_launch_smem() holds narrow_block_step()'s table, and a block the whole batch");
 
 /// Shared memory of cluster_vectors_kernel's general step besides the dynamic table.
 union cluster_storage {
