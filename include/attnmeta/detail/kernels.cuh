@@ -5,10 +5,11 @@
 // take vectors_kernel, one block scan in every block, or past 256 requests on compute capability
 // 9.0 and later cluster_vectors_kernel, one thread-block cluster holding the batch one request a
 // thread (cluster_batch.cuh), and cluster_wide_kernel the same past 1,024 requests, up to 4,096
-// (path::automatic). The others end in fill_vectors() and copy_units(), which the
-// blocks run over a table of per-request prefixes (request_totals at 0..bs): in shared memory for
-// the single launch, where each block scans the batch itself; in the workspace for the device-scan
-// path, where cub::DeviceScan built it. Steps of up to 32 requests with page tables take
+// (path::automatic). Longer steps without page tables past 128 requests (prefill) take
+// narrow_step_kernel, whose blocks scan the batch in int32 where its lengths allow. The others end
+// in fill_vectors() and copy_units(), which the blocks run over a table of per-request prefixes
+// (request_totals at 0..bs): in shared memory for the single launch, where each block scans the
+// batch itself; in the workspace for the device-scan path, where cub::DeviceScan built it. Steps of up to 32 requests with page tables take
 // static_pages_kernel, which places their units without the table (copy_static_units(): a warp
 // scans q_b when it is per request), so that the copying does not wait for block 0's scan; short
 // batches past 32 requests with page tables take short_pages_kernel, whose copying blocks scan only
@@ -867,6 +868,9 @@ __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_
     single_launch_step<false, false>(p, storage);
 }
 
+/// Most requests a thread holds in narrow_block_step(): a block's threads hold single_launch_max_bs.
+constexpr int narrow_block_requests = 4;
+
 /// What a thread adds to narrow_block_step()'s scan: tokens, kv' and topk sums in int32 (wrapping,
 /// never read when some request does not fit), and how many of its requests do not fit.
 struct narrow_sums {
@@ -893,9 +897,6 @@ struct narrow_starts {
   __device__ __forceinline__ int64_t operator[](int64_t i) const { return rows[i].first_token; }
 };
 
-/// Most requests a thread holds in narrow_block_step(): a block's threads hold single_launch_max_bs.
-constexpr int narrow_block_requests = 4;
-
 /// The general step of a batch of up to Per * 256 requests in int32, where its sums allow: every
 /// block reads the batch (ceil(bs / 256) consecutive requests a thread, at most Per), scans 16-byte
 /// sums, puts each request's token_base<int32_t> in a table in dynamic shared memory (16 bytes a
@@ -903,12 +904,13 @@ constexpr int narrow_block_requests = 4;
 /// read and one prefix sum in 32 bits a token. Block 0 writes the per-request outputs and the status.
 /// Returns false, having written nothing, when a request's q_b, kv'_b or topk sum reaches 2^31 over
 /// bs rounded up to a power of two (then the sums might not fit int32: single_launch_step() takes
-/// the step, in int64). Against single_launch_step(), whose scan of 32-byte request_totals was 40%
-/// of a prefill's instructions (ncu, prefill of 256 requests: about 1,000 a warp).
+/// the step, in int64). Every thread of the block calls it. Against single_launch_step(), whose
+/// scan of 32-byte request_totals was 40% of a prefill's instructions (ncu, prefill of 256
+/// requests: about 1,000 a warp, 690 this way).
 template <int Per, class Batch, class Clamp>
 __device__ __forceinline__ bool narrow_block_step(const step_params<Batch, Clamp>& p,
                                                   typename narrow_block_scan::TempStorage& storage) {
-  static_assert(Per >= 1 && Per * block_threads >= 1, "requests a thread");
+  static_assert(Per >= 1 && Per <= narrow_block_requests, "requests a thread");
   const int bs = p.batch.bs;  // <= Per * block_threads
   const int per = Per == 1 ? 1 : (bs + block_threads - 1) / block_threads;
   const int first = int(threadIdx.x) * per;
