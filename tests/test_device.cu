@@ -367,8 +367,9 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
 
 TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pooled clamp, empty requests",
           "[gpu][long]") {
-  // Prefill-sized requests through the warp batch (one request a lane up to bs 32, two up to 64,
-  // four up to 128), the block table (bs 129-1024) and the device-scan table, per-request q and a
+  // Prefill-sized requests through the warp batch (one request a lane up to bs 32, two up to 64),
+  // the block table (bs 65-1024: int32 sums, or int64 where a length passes the int32 scan's
+  // limit) and the device-scan table, per-request q and a
   // constant q of 5 (not short). The capacity lands on N, one to five past it, at a multiple of 128
   // past it, and one to three short (entry max_tokens of cu_topk_seqlens then comes from a
   // request); lengths near INT32_MAX make the sums pass int32.

@@ -121,8 +121,12 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (bs <= lane_batch_max_bs) return launch(lane_batch_kernel<false, 1, Batch, Clamp>, rescan_grid, 0);
     if (bs <= 2 * lane_batch_max_bs && !short_step)
       return launch(lane_batch_kernel<false, 2, Batch, Clamp>, rescan_grid, 0);
-    if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)  // prefill bs 128: 3.95 -> 3.32 us
-      return launch(lane_batch_kernel<false, lane_batch_max_requests, Batch, Clamp>, rescan_grid, 0);
+    // Prefill of 65-128 requests: the int32 block scan (narrow_block_step()) where four requests a
+    // lane of the warp batch were (H200, a call in a graph of 10, five rounds: prefill bs 96 4.67
+    // -> 4.46 us, bs 128 3.33 -> 3.26, with enable_pdl 4.34 -> 4.03 and 3.04 -> 2.79); up to 64 the
+    // warp batch stays (bs 48 3.62 against 4.09, bs 64 4.10 against 5.02).
+    if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
+      return launch(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
     // One request a thread; up to 128 requests the general step is lane_batch_step(), with no
     // shared-memory table and no stack (vectors_kernel<.., Lanes = true>). Per-request q takes the
     // kernel built for it, which splits the tokens' outputs between its first three blocks
@@ -159,8 +163,8 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (short_block) return launch(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
       return launch(vectors_kernel<true, short_block_requests, Batch, Clamp>, vectors_grid, smem);
-    // The rest (prefill past 128 requests): int32 sums where the lengths allow (narrow_block_step():
-    // H200, a call in a graph of 10, five rounds: prefill of 256 requests 4.78 -> 3.78 us).
+    // The rest (prefill past 128 requests): the same (against the int64 single launch, prefill of
+    // 256 requests 4.78 -> 3.78 us).
     if (bs <= block_threads) return launch(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
     return launch(narrow_step_kernel<narrow_block_requests, Batch, Clamp>, rescan_grid, smem);
   }

@@ -1,19 +1,19 @@
 // attnmeta/detail/kernels.cuh: the kernels behind the launchers in attnmeta/metadata.cuh.
 //
-// Steps without page tables: up to 32 requests (128 when not short) take lane_batch_kernel, where
+// Steps without page tables: up to 32 requests (64 when not short) take lane_batch_kernel, where
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
 // take vectors_kernel, one block scan in every block, or past 256 requests on compute capability
 // 9.0 and later cluster_vectors_kernel, one thread-block cluster holding the batch one request a
 // thread (cluster_batch.cuh), and cluster_wide_kernel the same past 1,024 requests, up to 4,096
-// (path::automatic). Longer steps without page tables past 128 requests (prefill) take
+// (path::automatic). Longer steps without page tables past 64 requests (prefill) take
 // narrow_step_kernel, whose blocks scan the batch in int32 where its lengths allow. The others end
 // in fill_vectors() and copy_units(), which the blocks run over a table of per-request prefixes
 // (request_totals at 0..bs): in shared memory for the single launch, where each block scans the
-// batch itself; in the workspace for the device-scan path, where cub::DeviceScan built it. Steps of up to 32 requests with page tables take
-// static_pages_kernel, which places their units without the table (copy_static_units(): a warp
-// scans q_b when it is per request), so that the copying does not wait for block 0's scan; short
-// batches past 32 requests with page tables take short_pages_kernel, whose copying blocks scan only
-// what the copy needs (short_pages.cuh).
+// batch itself; in the workspace for the device-scan path, where cub::DeviceScan built it. Steps of
+// up to 32 requests with page tables take static_pages_kernel, which places their units without the
+// table (copy_static_units(): a warp scans q_b when it is per request), so that the copying does
+// not wait for block 0's scan; short batches past 32 requests with page tables take
+// short_pages_kernel, whose copying blocks scan only what the copy needs (short_pages.cuh).
 #pragma once
 
 #include "../block_offsets.cuh"
@@ -983,7 +983,7 @@ __device__ __forceinline__ bool narrow_block_step(const step_params<Batch, Clamp
 }
 
 /// The single launch of a step without page tables that the short kernels do not take (prefill
-/// past 128 requests): narrow_block_step(), else single_launch_step() out of line (inline, the
+/// past 64 requests): narrow_block_step(), else single_launch_step() out of line (inline, the
 /// kernel spilled registers). Dynamic shared memory:
 /// single_launch_smem(bs, false), which holds narrow_block_step()'s table too.
 template <int Per, class Batch, class Clamp>
