@@ -892,6 +892,7 @@ struct alignas(16) narrow_row {
   int32_t first_len;    ///< kv'_b - q_b + 1
   int32_t topk_base;    ///< cu_topk_seqlens before token 0 less the clamp's prefix sum below it, mod 2^32
 };
+/// The first tokens of a table of narrow_row, indexable like the offsets of lookup.hpp.
 struct narrow_starts {
   const narrow_row* rows;
   __device__ __forceinline__ int64_t operator[](int64_t i) const { return rows[i].first_token; }
