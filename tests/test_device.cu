@@ -415,9 +415,9 @@ TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pool
 
 TEST_CASE("long steps of 129-1,024 requests: int32 sums up to INT32_MAX, the int64 step past the per-request limit",
           "[gpu][long]") {
-  // Past 128 requests a long step without page tables scans in int32 while every q_b, kv'_b and
+  // Past 64 requests a long step without page tables scans in int32 while every q_b, kv'_b and
   // topk sum lies below 2^31 over bs rounded up to a power of two (narrow_block_step()), else in
-  // int64. Variant 0 puts every kv' one or two below that limit (one token a request, no clamp:
+  // int64 (65-128 requests: the long-steps test above). Variant 0 puts every kv' one or two below that limit (one token a request, no clamp:
   // cu_seqlens_k and cu_topk_seqlens end within a few thousand of INT32_MAX at bs 256 and 1,024),
   // variant 1 one request at the limit, variant 2 one request of two tokens whose topk sum passes
   // it (the int64 step, whose sums may then pass int32), variant 3 prefill lengths with the pooled
