@@ -63,12 +63,12 @@ ATTNMETA_HD token_position locate_token(const Offsets& offsets, int n, int64_t t
   return {t, b, t - static_cast<int64_t>(offsets[b])};
 }
 
-/// A view of one integral member of an array of structs, indexable like the offsets above:
-/// field_view<request_totals, &request_totals::tokens>{table}[i] == table[i].tokens.
-template <class Struct, int64_t Struct::*Member>
+/// A view of one integral member (int32 or int64) of an array of structs, indexable like the
+/// offsets above: field_view<request_totals, &request_totals::tokens>{table}[i] == table[i].tokens.
+template <class Struct, auto Member>
 struct field_view {
   const Struct* rows;
-  ATTNMETA_HD int64_t operator[](int64_t i) const { return rows[i].*Member; }
+  ATTNMETA_HD int64_t operator[](int64_t i) const { return static_cast<int64_t>(rows[i].*Member); }
 };
 
 }  // namespace attnmeta

@@ -69,7 +69,7 @@ __device__ __forceinline__ shifted<Offsets> shift(const Offsets& offsets, int64_
   return {offsets, first};
 }
 /// A field view moves its pointer (one address computation fewer a read).
-template <class Struct, int64_t Struct::*Member>
+template <class Struct, auto Member>
 __device__ __forceinline__ field_view<Struct, Member> shift(const field_view<Struct, Member>& offsets, int64_t first) {
   return {offsets.rows + first};
 }
@@ -532,8 +532,8 @@ __device__ __forceinline__ void lane_batch_grid_step(const step_params<Batch, Cl
 
 /// lane_batch_grid_step() as a kernel.
 template <bool TryShort, int R, class Batch, class Clamp>
-__global__ void __launch_bounds__(block_threads, R > 2 ? 2 : min_blocks_per_sm)
-    lane_batch_kernel(step_params<Batch, Clamp> p) {
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(step_params<Batch, Clamp> p) {
+  static_assert(R <= 2, "one or two requests a lane (four needed launch bounds of their own)");
   await_previous_grid();
   lane_batch_grid_step<TryShort, R>(p);
 }
@@ -571,10 +571,7 @@ static_assert(short_q_max * single_launch_max_bs < short_unfit_tokens &&
               "short_unfit_tokens: above a short block's tokens, and a block of them fits int32");
 
 /// The first tokens of a table of short_totals, indexable like the offsets of lookup.hpp.
-struct short_starts {
-  const short_totals* rows;
-  __device__ __forceinline__ int64_t operator[](int64_t i) const { return rows[i].tokens; }
-};
+using short_starts = field_view<short_totals, &short_totals::tokens>;
 
 /// The block scan of short_block_step(): one short_totals a thread.
 using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_SCAN_WARP_SCANS>;
@@ -893,10 +890,7 @@ struct alignas(16) narrow_row {
   int32_t topk_base;    ///< cu_topk_seqlens before token 0 less the clamp's prefix sum below it, mod 2^32
 };
 /// The first tokens of a table of narrow_row, indexable like the offsets of lookup.hpp.
-struct narrow_starts {
-  const narrow_row* rows;
-  __device__ __forceinline__ int64_t operator[](int64_t i) const { return rows[i].first_token; }
-};
+using narrow_starts = field_view<narrow_row, &narrow_row::first_token>;
 
 /// The general step of a batch of up to Per * 256 requests in int32, where its sums allow: every
 /// block reads the batch (ceil(bs / 256) consecutive requests a thread, at most Per), scans 16-byte
