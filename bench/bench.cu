@@ -58,6 +58,11 @@ void launch_empty_pdl(cudaStream_t s) {
 
 // The least a metadata kernel does: read a few lengths, write a few results (one warp).
 __global__ void load_store_kernel(const int32_t* in, int32_t* out) { out[threadIdx.x] = in[threadIdx.x] + 1; }
+/// The same, waiting and triggering as the library's kernels do under programmatic dependent launch.
+__global__ void load_store_pdl_kernel(const int32_t* in, int32_t* out) {
+  attnmeta::detail::await_previous_grid();
+  out[threadIdx.x] = in[threadIdx.x] + 1;
+}
 
 __global__ void copy_kernel(const int4* in, int4* out, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
@@ -299,13 +304,22 @@ int main(int argc, char** argv) {
     CHECK(cudaFree(b));
   }
 
-  double load_store_eager = 0, load_store_graph = 0;
+  // A kernel whose stores wait on one load: what a call of the smallest step cannot go below.
+  double load_store_eager = 0, load_store_graph = 0, load_store_graph10 = 0, load_store_graph10_pdl = 0;
   {
     int32_t* io;
     CHECK(cudaMalloc(&io, 64 * 4));
     CHECK(cudaMemset(io, 0, 64 * 4));
+    const auto load_store = [&](cudaStream_t st) { load_store_kernel<<<1, 32, 0, st>>>(io, io + 32); };
     load_store_eager = eager_us([&] { load_store_kernel<<<1, 32>>>(io, io + 32); }, 5000);
-    load_store_graph = graph_us([&](cudaStream_t st) { load_store_kernel<<<1, 32, 0, st>>>(io, io + 32); }, s, 5000);
+    load_store_graph = graph_us(load_store, s, 5000);
+    load_store_graph10 = graph_us(load_store, s, 1000, 7, graph_calls);
+    if (has_pdl)
+      load_store_graph10_pdl = graph_us(
+          [&](cudaStream_t st) {
+            CHECK(attnmeta::detail::launch_kernel(load_store_pdl_kernel, 1, 32, 0, st, true, io, io + 32));
+          },
+          s, 1000, 7, graph_calls);
     CHECK(cudaFree(io));
   }
 
@@ -468,11 +482,11 @@ int main(int argc, char** argv) {
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
                    "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,\"copy4_tbps\":%.3f,"
                    "\"layout_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f,\"graph10_pdl_us\":%.3f,"
-                   "\"empty_graph10_pdl_us\":%.3f}\n",
+                   "\"empty_graph10_pdl_us\":%.3f,\"load_store_graph10_us\":%.3f,\"load_store_graph10_pdl_us\":%.3f}\n",
                    c.mode, c.bs, prefill ? q_range : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
                    c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
                    empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, layout_us, g10, empty_graph10, g10_pdl,
-                   empty_graph10_pdl);
+                   empty_graph10_pdl, load_store_graph10, load_store_graph10_pdl);
   }
   if (json) std::fclose(json);
   uint32_t status = 0;
@@ -480,10 +494,12 @@ int main(int argc, char** argv) {
   std::printf("\n## attnmeta on %s (W = %d, page %d, topk 2048%s%s; times in us, medians)\n", prop.name, W, page_size,
               kpool > 1 ? ", pooled clamp" : "", int64_lengths ? ", int64 lengths" : "");
   std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node, %.2f us a call in a graph of %d (%.2f "
-              "with programmatic dependent launch); one-warp load+store kernel %.2f us eager, %.2f us graph; copy %.2f "
-              "TB/s (one read and four writes: %.2f TB/s); status word 0x%x\n\n",
+              "with programmatic dependent launch); one-warp load+store kernel %.2f us eager, %.2f us graph, %.2f us a call "
+              "in a graph of %d (%.2f with programmatic dependent launch); copy %.2f TB/s (one read and four writes: "
+              "%.2f TB/s); status word 0x%x\n\n",
               empty_eager, empty_graph, empty_graph10, graph_calls, empty_graph10_pdl, load_store_eager,
-              load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, status);
+              load_store_graph, load_store_graph10, graph_calls, load_store_graph10_pdl, copy_bw / 1e12,
+              copy4_bw / 1e12, status);
   std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) | x%d PDL | x%d PDL/max(floor,node x%d PDL) |\n",
               graph_calls, graph_calls, graph_calls, graph_calls, graph_calls, graph_calls);
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
