@@ -311,7 +311,7 @@ int main(int argc, char** argv) {
     CHECK(cudaMalloc(&io, 64 * 4));
     CHECK(cudaMemset(io, 0, 64 * 4));
     const auto load_store = [&](cudaStream_t st) { load_store_kernel<<<1, 32, 0, st>>>(io, io + 32); };
-    load_store_eager = eager_us([&] { load_store_kernel<<<1, 32>>>(io, io + 32); }, 5000);
+    load_store_eager = eager_us([&] { load_store(0); }, 5000);
     load_store_graph = graph_us(load_store, s, 5000);
     load_store_graph10 = graph_us(load_store, s, 1000, 7, graph_calls);
     if (has_pdl)

@@ -417,11 +417,12 @@ TEST_CASE("long steps of 129-1,024 requests: int32 sums up to INT32_MAX, the int
           "[gpu][long]") {
   // Past 64 requests a long step without page tables scans in int32 while every q_b, kv'_b and
   // topk sum lies below 2^31 over bs rounded up to a power of two (narrow_block_step()), else in
-  // int64 (65-128 requests: the long-steps test above). Variant 0 puts every kv' one or two below that limit (one token a request, no clamp:
-  // cu_seqlens_k and cu_topk_seqlens end within a few thousand of INT32_MAX at bs 256 and 1,024),
-  // variant 1 one request at the limit, variant 2 one request of two tokens whose topk sum passes
-  // it (the int64 step, whose sums may then pass int32), variant 3 prefill lengths with the pooled
-  // clamp. The capacity is over 4 tokens a request, so that no short path takes the step.
+  // int64 (65-128 requests: the long-steps test above). Variant 0 puts every kv' one or two below
+  // that limit (one token a request, no clamp: cu_seqlens_k and cu_topk_seqlens end within a few
+  // thousand of INT32_MAX at bs 256 and 1,024), variant 1 one request at the limit, variant 2 one
+  // request of two tokens whose topk sum passes it (the int64 step, whose sums may then pass
+  // int32), variant 3 prefill lengths with the pooled clamp. The capacity is over 4 tokens a
+  // request, so that no short path takes the step.
   std::mt19937_64 rng(0x7a11);
   for (int bs : {129, 256, 257, 1000, 1024})
     for (int variant = 0; variant < 4; ++variant) {
