@@ -84,7 +84,7 @@ __global__ void copy4_kernel(const int4* in, int4* out, size_t n) {
 }
 
 /// One item of the layout copy: columns [chunk * 512, +512) of a request's req_to_token row, to
-/// its q page_table rows and the matching block_table entries.
+/// up to 16 of its q page_table rows and the matching block_table entries.
 struct copy_item {
   int32_t src_row, row0, rows, cols, chunk;
 };
@@ -341,7 +341,8 @@ int main(int argc, char** argv) {
   d.workspace_bytes = attnmeta::workspace_size({max_bs, int(t_alloc), W});
   CHECK(cudaMalloc(&d.workspace, d.workspace_bytes));
   copy_item* d_items;
-  CHECK(cudaMalloc(&d_items, sizeof(copy_item) * max_bs * ((W + 511) / 512)));
+  const size_t max_items = size_t(max_bs) * ((W + 511) / 512);
+  CHECK(cudaMalloc(&d_items, sizeof(copy_item) * max_items));
 
   std::vector<bench_case> cases;
   const int all_bs[] = {1, 8, 32, 128, 512, 1024, 4096};
@@ -359,6 +360,10 @@ int main(int argc, char** argv) {
     }
   for (int bs : {8, 16, 32, 64}) cases.push_back({"extend", bs, 0, 32768, false});
   cases.push_back({"extend", 256, 0, 32768, false, 1024});  // chunked prefill of many requests
+  // Chunked prefill with page tables (bench/peers.py's extend_chunk): 8 and 32 requests of up to
+  // 256 tokens, in the page-table buffers of the draft steps.
+  static_assert(32 * 256 <= max_draft_tokens, "prefill page rows fit");
+  for (int bs : {8, 32}) cases.push_back({"extend", bs, 0, 32768, true, 256});
 
   std::FILE* json = json_path ? std::fopen(json_path, "w") : nullptr;
   std::printf("device: %s, %d SMs | empty kernel: %.2f us eager, %.2f us graph node | one-warp load+store kernel: "
@@ -454,7 +459,14 @@ int main(int argc, char** argv) {
       std::vector<copy_item> items;
       for (int b = 0, row0 = 0; b < c.bs; row0 += q[b], ++b) {
         const int cols = int(std::min<int64_t>(seq[b] + (!std::strcmp(c.mode, "target_verify") ? D : 0), W));
-        for (int chunk = 0; chunk * 512 < cols; ++chunk) items.push_back({rpi[b], row0, q[b], cols, chunk});
+        // rows in groups of 16, as attnmeta's units (a prefill's thousands of rows over many warps)
+        for (int g = 0; g < q[b]; g += 16)
+          for (int chunk = 0; chunk * 512 < cols; ++chunk)
+            items.push_back({rpi[b], row0 + g, std::min(16, q[b] - g), cols, chunk});
+      }
+      if (items.size() > max_items) {
+        std::fprintf(stderr, "%s bs=%d: %zu layout-copy items, room for %zu\n", c.mode, c.bs, items.size(), max_items);
+        return 1;
       }
       CHECK(cudaMemcpy(d_items, items.data(), sizeof(copy_item) * items.size(), cudaMemcpyHostToDevice));
       const int grid = prop.multiProcessorCount * 4;

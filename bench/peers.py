@@ -1,7 +1,8 @@
 """attnmeta against the peers an engine would otherwise use, measured from PyTorch.
 
 The cases of bench/bench.cu (SPEC.md's modes, bs, kv' ranges, W = 163840, page_size = 64, topk = 2048,
-with and without page tables), each run through:
+with and without page tables; prefill with page tables as chunked prefill, extend_chunk: q_b 1-256 at
+bs 8 and 32, whose page tables fit a GPU), each run through:
 
   attnmeta      the PyTorch binding (python/attnmeta_torch): one call, no host sync, every output
                 including the tail past N, into buffers sized for the case's capacity.
@@ -102,7 +103,9 @@ VARIANTS = {
     "draft_extend": ("draft_extend", 1, 4, True),
     "draft_extend_d4": ("draft_extend", 4, 4, False),
     "extend": ("extend", 1, 8192, True),
+    "extend_chunk": ("extend", 1, 256, True),  # chunked prefill: page tables within --max-gb
 }
+CHUNK_BS = [8, 32]  # extend_chunk's bs (bench/bench.cu's prefill cases with page tables)
 KV_RANGES = {"1K-32K": (1024, 32768), "100K-131K": (102400, 131072)}
 GRIDS = {  # variants, bs, extend's bs, kv ranges, seconds per measurement, repetitions
     "quick": (["decode", "draft_extend", "draft_extend_d4", "extend"], [1, 32, 1024], [8], ["1K-32K"], 0.03, 3),
@@ -870,7 +873,7 @@ def parse_args(argv=None):
 def cases(args):
     pages = {"both": [False, True], "on": [True], "off": [False]}[args.pages]
     return [Case(v, bs, KV_RANGES[kv], pg) for v in args.variants for kv in args.kv for pg in pages
-            for bs in (args.extend_bs if v == "extend" else args.bs)]
+            for bs in (args.extend_bs if v == "extend" else CHUNK_BS if v == "extend_chunk" else args.bs)]
 
 
 def main():
