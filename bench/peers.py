@@ -841,7 +841,8 @@ def parse_args(argv=None):
     size.add_argument("--quick", action="store_true", help="a smoke run: few cases, short timing")
     size.add_argument("--full", action="store_true", help="every bs and kv range, longer timing")
     p.add_argument("--variants", help=f"comma list of {', '.join(VARIANTS)}")
-    p.add_argument("--bs", help="comma list of bs (extend keeps its own unless --extend-bs)")
+    p.add_argument("--bs", help="comma list of bs (extend keeps its own unless --extend-bs; extend_chunk "
+                                 f"always takes {', '.join(map(str, CHUNK_BS))})")
     p.add_argument("--extend-bs", help="comma list of bs for extend")
     p.add_argument("--kv", help=f"comma list of {', '.join(KV_RANGES)}")
     p.add_argument("--pages", choices=["both", "on", "off"], default="both")
