@@ -2,11 +2,12 @@
 // floors measured in the same process (an empty kernel launched eagerly, as a graph node and as one
 // call of a graph of 10, the device-to-device copy bandwidth, and each case's bandwidth floor; beside
 // them the rate of a copy that reads once and writes four times, a page table's mix), and for the
-// page-table cases a bare copy of the same page tables in the same layout (what the
-// caller's layout allows). "graph" is the time of a replay of one call; "graph x10" the time per
-// call of a graph of 10 calls (what a call costs inside an engine's graph, as bench/peers.py
-// measures its peers); "x10 PDL" the same with options::enable_pdl, each call free to start while
-// the one before it finishes, beside an empty kernel launched the same way.
+// page-table cases a bare copy of the same page tables in the same layout (what the caller's
+// layout allows) and packed end to end (what a copy of those bytes costs at that size). "graph"
+// is the time of a replay of one call; "graph x10" the time per call of a graph of 10 calls (what a
+// call costs inside an engine's graph, as bench/peers.py measures its peers); "x10 PDL" the same
+// with options::enable_pdl, each call free to start while the one before it finishes, beside an
+// empty kernel launched the same way.
 //
 //   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
@@ -83,22 +84,25 @@ __global__ void copy4_kernel(const int4* in, int4* out, size_t n) {
   }
 }
 
-/// One item of the layout copy: columns [chunk * 512, +512) of a request's req_to_token row, to
-/// up to 16 of its q page_table rows and the matching block_table entries.
+/// One item of a bare copy: columns [chunk * 512, +512) of a request's req_to_token row, to up to
+/// 16 of its q page_table rows and the matching block_table entries. Offsets and row strides are
+/// worked out on the host, in ints from the buffers' starts.
 struct copy_item {
-  int32_t src_row, row0, rows, cols, chunk;
+  int64_t src, dst, block;  // the row read, the first page_table row and block_table row written
+  int64_t stride, block_stride;
+  int32_t rows, cols, chunk;
 };
 
-/// A bare copy of the page tables in the caller's layout, with every request's rows and lengths
-/// worked out on the host: the most a kernel can expect from this layout, metadata work aside.
-/// One warp an item, 16-byte loads and streaming stores, as attnmeta's own copy.
+/// A bare copy of the page tables, with every request's rows and lengths worked out on the host:
+/// the most a kernel can expect from the items' layout, metadata work aside. One warp an item,
+/// 16-byte loads and streaming stores, as attnmeta's own copy.
 __global__ void layout_copy_kernel(const copy_item* items, int n, const int32_t* req_to_token, int32_t* page_table,
-                                   int32_t* block_table, int64_t width, int64_t block_width) {
+                                   int32_t* block_table) {
   const int lane = threadIdx.x & 31;
   const int warps = int(gridDim.x * blockDim.x / 32);
   for (int i = int((blockIdx.x * blockDim.x + threadIdx.x) / 32); i < n; i += warps) {
     const copy_item it = items[i];
-    const int32_t* src = req_to_token + int64_t(it.src_row) * width;
+    const int32_t* src = req_to_token + it.src;
     const int base = it.chunk * 512 + 4 * lane;
     int4 v[4];
 #pragma unroll
@@ -111,7 +115,7 @@ __global__ void layout_copy_kernel(const copy_item* items, int n, const int32_t*
     const int j = it.chunk * (512 / page_size) + lane;  // block column j, slot j * page_size
     const int32_t block = lane < 512 / page_size && j * page_size < it.cols ? src[j * page_size] / page_size : 0;
     for (int r = 0; r < it.rows; ++r) {
-      int32_t* dst = page_table + int64_t(it.row0 + r) * width;
+      int32_t* dst = page_table + it.dst + r * it.stride;
 #pragma unroll
       for (int k = 0; k < 4; ++k) {
         const int c = base + 128 * k;
@@ -123,7 +127,7 @@ __global__ void layout_copy_kernel(const copy_item* items, int n, const int32_t*
           if (c + 2 < it.cols) dst[c + 2] = v[k].z;
         }
       }
-      if (lane < 512 / page_size && j * page_size < it.cols) block_table[int64_t(it.row0 + r) * block_width + j] = block;
+      if (lane < 512 / page_size && j * page_size < it.cols) block_table[it.block + r * it.block_stride + j] = block;
     }
   }
 }
@@ -330,12 +334,13 @@ int main(int argc, char** argv) {
   CHECK(cudaMalloc(&d.seq64, max_bs * 8));
   CHECK(cudaMalloc(&d.q64, max_bs * 8));
   CHECK(cudaMalloc(&d.rpi, max_bs * 4));
-  CHECK(cudaMalloc(&d.req_to_token, size_t(max_bs) * W * 4));
-  fill_slots<<<4096, 256>>>(d.req_to_token, size_t(max_bs) * W);
+  // 32 more ints a row: room for the packed copy's 128-byte aligned rows whatever W is
+  CHECK(cudaMalloc(&d.req_to_token, size_t(max_bs) * (W + 32) * 4));
+  fill_slots<<<4096, 256>>>(d.req_to_token, size_t(max_bs) * (W + 32));
   for (int32_t** p : {&d.cache_seqlens, &d.cu_k, &d.cu_q}) CHECK(cudaMalloc(p, (max_bs + 1) * 4));
   for (int32_t** p : {&d.t2r, &d.expanded, &d.topk, &d.cu_topk, &d.ks, &d.ke}) CHECK(cudaMalloc(p, (t_alloc + 1) * 4));
-  CHECK(cudaMalloc(&d.page_table, size_t(max_draft_tokens) * W * 4));
-  CHECK(cudaMalloc(&d.block_table, size_t(max_draft_tokens) * (W / page_size) * 4));
+  CHECK(cudaMalloc(&d.page_table, size_t(max_draft_tokens) * (W + 32) * 4));
+  CHECK(cudaMalloc(&d.block_table, size_t(max_draft_tokens) * (W / page_size + 64) * 4));
   CHECK(cudaMalloc(&d.status, 4));
   CHECK(cudaMemset(d.status, 0, 4));
   d.workspace_bytes = attnmeta::workspace_size({max_bs, int(t_alloc), W});
@@ -452,38 +457,62 @@ int main(int argc, char** argv) {
     const double e = eager_us([&] { launch(s); }, reps_n);
     const double floor_us = bytes / copy_bw * 1e6;
     const double bound = std::max(floor_us, empty_graph);
-    // The same page tables by a bare copy in the same layout (no metadata work, rows and lengths
-    // from the host), timed the same way.
-    double layout_us = 0;
+    // The same page tables by a bare copy (no metadata work, rows and lengths from the host), timed
+    // the same way: in the caller's layout (rows W apart), and packed (each request's row and its q
+    // page_table and block_table rows laid end to end, 128-byte aligned), the same bytes in the
+    // closest layout there is: what the copy costs at this size, the layout aside.
+    double layout_us = 0, packed_us = 0;
     if (c.pages) {
-      std::vector<copy_item> items;
-      for (int b = 0, row0 = 0; b < c.bs; row0 += q[b], ++b) {
-        const int cols = int(std::min<int64_t>(seq[b] + (!std::strcmp(c.mode, "target_verify") ? D : 0), W));
-        // rows in groups of 16, as attnmeta's units (a prefill's thousands of rows over many warps)
-        for (int g = 0; g < q[b]; g += 16)
-          for (int chunk = 0; chunk * 512 < cols; ++chunk)
-            items.push_back({rpi[b], row0 + g, std::min(16, q[b] - g), cols, chunk});
+      const int block_width = W / page_size;
+      const auto padded = [](int64_t x) { return (x + 31) / 32 * 32; };
+      for (const bool dense : {false, true}) {
+        std::vector<copy_item> items;
+        int64_t src = 0, dst = 0, block = 0;  // the packed layout's running offsets
+        for (int b = 0, row0 = 0; b < c.bs; row0 += q[b], ++b) {
+          const int cols = int(std::min<int64_t>(seq[b] + (!std::strcmp(c.mode, "target_verify") ? D : 0), W));
+          const int64_t stride = dense ? padded(cols) : W;
+          const int64_t block_stride = dense ? padded((cols + page_size - 1) / page_size) : block_width;
+          const int64_t at = dense ? src : int64_t(rpi[b]) * W;
+          const int64_t dst0 = dense ? dst : int64_t(row0) * W;
+          const int64_t block0 = dense ? block : int64_t(row0) * block_width;
+          // rows in groups of 16, as attnmeta's units (a prefill's thousands of rows over many warps)
+          for (int g = 0; g < q[b]; g += 16)
+            for (int chunk = 0; chunk * 512 < cols; ++chunk)
+              items.push_back({at, dst0 + g * stride, block0 + g * block_stride, stride, block_stride,
+                               std::min(16, q[b] - g), cols, chunk});
+          src += padded(cols);
+          dst += q[b] * stride;
+          block += q[b] * block_stride;
+        }
+        if (src > int64_t(max_bs) * (W + 32) || dst > int64_t(max_draft_tokens) * (W + 32) ||
+            block > int64_t(max_draft_tokens) * (block_width + 64)) {
+          std::fprintf(stderr, "%s bs=%d: the packed copy does not fit the buffers\n", c.mode, c.bs);
+          return 1;
+        }
+        if (items.size() > max_items) {
+          std::fprintf(stderr, "%s bs=%d: %zu layout-copy items, room for %zu\n", c.mode, c.bs, items.size(), max_items);
+          return 1;
+        }
+        CHECK(cudaMemcpy(d_items, items.data(), sizeof(copy_item) * items.size(), cudaMemcpyHostToDevice));
+        const int grid = prop.multiProcessorCount * 4;
+        (dense ? packed_us : layout_us) = graph_us([&](cudaStream_t st) {
+          layout_copy_kernel<<<grid, 256, 0, st>>>(d_items, int(items.size()), d.req_to_token, d.page_table,
+                                                   d.block_table);
+        }, s, reps_n);
       }
-      if (items.size() > max_items) {
-        std::fprintf(stderr, "%s bs=%d: %zu layout-copy items, room for %zu\n", c.mode, c.bs, items.size(), max_items);
-        return 1;
-      }
-      CHECK(cudaMemcpy(d_items, items.data(), sizeof(copy_item) * items.size(), cudaMemcpyHostToDevice));
-      const int grid = prop.multiProcessorCount * 4;
-      layout_us = graph_us([&](cudaStream_t st) {
-        layout_copy_kernel<<<grid, 256, 0, st>>>(d_items, int(items.size()), d.req_to_token, d.page_table,
-                                                 d.block_table, W, W / page_size);
-      }, s, reps_n);
     }
-    char layout[32] = "-";
-    if (c.pages) std::snprintf(layout, sizeof layout, "%.2f, %.0f%%", layout_us, 100.0 * floor_us / layout_us);
+    char layout[32] = "-", packed[32] = "-";
+    if (c.pages) {
+      std::snprintf(layout, sizeof layout, "%.2f, %.0f%%", layout_us, 100.0 * floor_us / layout_us);
+      std::snprintf(packed, sizeof packed, "%.2f, %.0f%%", packed_us, 100.0 * floor_us / packed_us);
+    }
     char q_label[16], q_range[16];
     std::snprintf(q_label, sizeof q_label, "q<=%d", c.q_max);
     std::snprintf(q_range, sizeof q_range, "1..%d", c.q_max);
     char row[640];
-    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% | %14s | %8.2f | %5.2fx | %8.2f | %5.2fx |",
+    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% | %14s | %14s | %8.2f | %5.2fx | %8.2f | %5.2fx |",
                   c.mode, c.bs, c.kv_lo >= 100000 ? "100K-131K" : (prefill ? q_label : "1K-32K"), c.pages ? "yes" : "no",
-                  e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g, layout, g10,
+                  e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g, layout, packed, g10,
                   g10 / std::max(floor_us, empty_graph10), g10_pdl, g10_pdl / std::max(floor_us, empty_graph10_pdl));
     rows.push_back(row);
     std::printf("%s\n", row);
@@ -493,11 +522,11 @@ int main(int argc, char** argv) {
                    "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pages\":%s,\"impl\":\"attnmeta\","
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
                    "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,\"copy4_tbps\":%.3f,"
-                   "\"layout_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f,\"graph10_pdl_us\":%.3f,"
+                   "\"layout_copy_us\":%.3f,\"packed_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f,\"graph10_pdl_us\":%.3f,"
                    "\"empty_graph10_pdl_us\":%.3f,\"load_store_graph10_us\":%.3f,\"load_store_graph10_pdl_us\":%.3f}\n",
                    c.mode, c.bs, prefill ? q_range : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
                    c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
-                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, layout_us, g10, empty_graph10, g10_pdl,
+                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, layout_us, packed_us, g10, empty_graph10, g10_pdl,
                    empty_graph10_pdl, load_store_graph10, load_store_graph10_pdl);
   }
   if (json) std::fclose(json);
@@ -512,9 +541,9 @@ int main(int argc, char** argv) {
               empty_eager, empty_graph, empty_graph10, graph_calls, empty_graph10_pdl, load_store_eager,
               load_store_graph, load_store_graph10, graph_calls, load_store_graph10_pdl, copy_bw / 1e12,
               copy4_bw / 1e12, status);
-  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) | x%d PDL | x%d PDL/max(floor,node x%d PDL) |\n",
+  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | packed copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) | x%d PDL | x%d PDL/max(floor,node x%d PDL) |\n",
               graph_calls, graph_calls, graph_calls, graph_calls, graph_calls, graph_calls);
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& r : rows) std::printf("%s\n", r.c_str());
   return 0;
 }
