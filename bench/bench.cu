@@ -484,8 +484,8 @@ int main(int argc, char** argv) {
           dst += q[b] * stride;
           block += q[b] * block_stride;
         }
-        if (src > int64_t(max_bs) * (W + 32) || dst > int64_t(max_draft_tokens) * (W + 32) ||
-            block > int64_t(max_draft_tokens) * (block_width + 64)) {
+        if (dense && (src > int64_t(max_bs) * (W + 32) || dst > int64_t(max_draft_tokens) * (W + 32) ||
+                      block > int64_t(max_draft_tokens) * (block_width + 64))) {
           std::fprintf(stderr, "%s bs=%d: the packed copy does not fit the buffers\n", c.mode, c.bs);
           return 1;
         }
