@@ -82,7 +82,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (clusters) {
       const int cluster = cluster_blocks<wide_cluster_threads>(bs);
       return launch_kernel_in_clusters(cluster_wide_kernel<Batch, Clamp>, cluster_grid(cluster, wide_cluster_threads),
-                                       cluster, wide_cluster_threads, 0, stream, pdl, p,
+                                       cluster, wide_cluster_threads, 0, stream, pdl, vector_params_of(p),
                                        static_cast<request_totals*>(workspace));
     }
     algorithm = bs <= single_launch_max_bs ? path::single_launch : path::device_scan;
@@ -105,6 +105,10 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       return launch_kernel(kernel, blocks, block_threads, bytes, stream, pdl, params);
     };
     const auto launch = [&](auto kernel, int blocks, size_t bytes) { return launch_with(kernel, blocks, bytes, p); };
+    // The kernels of steps without page tables take vector_params.
+    const auto launch_vectors = [&](auto kernel, int blocks, size_t bytes) {
+      return launch_with(kernel, blocks, bytes, vector_params_of(p));
+    };
     if (p.shape.wants_pages() && short_step && bs > lane_batch_max_bs && short_pages_fit<block_threads>(p.batch, p.shape))
       return launch(short_pages_kernel<Vec, Batch, Clamp>, grid, smem);
     if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape))
@@ -117,16 +121,16 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
                     grid_blocks(sm_count, cap, bs, p.shape, min_blocks_per_sm, slot_blocks), 0);
     }
     if (p.shape.wants_pages()) return launch(single_launch_kernel<Vec, Batch, Clamp>, grid, smem);
-    if (bs <= lane_batch_max_bs && short_step) return launch(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);
-    if (bs <= lane_batch_max_bs) return launch(lane_batch_kernel<false, 1, Batch, Clamp>, rescan_grid, 0);
+    if (bs <= lane_batch_max_bs && short_step) return launch_vectors(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);
+    if (bs <= lane_batch_max_bs) return launch_vectors(lane_batch_kernel<false, 1, Batch, Clamp>, rescan_grid, 0);
     if (bs <= 2 * lane_batch_max_bs && !short_step)
-      return launch(lane_batch_kernel<false, 2, Batch, Clamp>, rescan_grid, 0);
+      return launch_vectors(lane_batch_kernel<false, 2, Batch, Clamp>, rescan_grid, 0);
     // Prefill of 65-128 requests: the int32 block scan (narrow_block_step()) where four requests a
     // lane of the warp batch were (H200, a call in a graph of 10, five rounds: prefill bs 96 4.67
     // -> 4.46 us, bs 128 3.33 -> 3.26, with enable_pdl 4.34 -> 4.03 and 3.04 -> 2.79); up to 64 the
     // warp batch stays (bs 48 3.62 against 4.09, bs 64 4.10 against 5.02).
     if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
-      return launch(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
+      return launch_vectors(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
     // One request a thread; up to 128 requests the general step is lane_batch_step(), with no
     // shared-memory table and no stack (vectors_kernel<.., Lanes = true>). Per-request q takes the
     // kernel built for it, which splits the tokens' outputs between its first three blocks
@@ -136,11 +140,13 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (short_block && bs <= block_threads && p.batch.q_per_request) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
       if (bs <= lane_batch_max_requests * lane_batch_max_bs)
-        return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, true>, vectors_grid, 0, q);
-      return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp>, vectors_grid, smem, q);
+        return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, true>, vectors_grid, 0,
+                           vector_params_of(q));
+      return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp>, vectors_grid, smem,
+                         vector_params_of(q));
     }
     if (short_block && bs <= lane_batch_max_requests * lane_batch_max_bs)
-      return launch(vectors_kernel<false, 1, Batch, Clamp, true>, vectors_grid, 0);
+      return launch_vectors(vectors_kernel<false, 1, Batch, Clamp, true>, vectors_grid, 0);
     // Past 256 requests (512 for decode), where the GPU launches clusters: one cluster holds the
     // batch one request a thread (cluster_batch.cuh), and enough clusters for the tail at
     // short_q_max tokens a thread. H200, a call in a graph of 10, against vectors_kernel: target
@@ -156,17 +162,19 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (clusters) {
       const int cluster = cluster_blocks(bs);
       return launch_kernel_in_clusters(cluster_vectors_kernel<Batch, Clamp>, cluster_grid(cluster, cluster_threads),
-                                       cluster, cluster_threads, single_launch_smem(bs, false), stream, pdl, p);
+                                       cluster, cluster_threads, single_launch_smem(bs, false), stream, pdl,
+                                       vector_params_of(p));
     }
     if (short_block && bs <= block_threads)
-      return launch(vectors_kernel<false, 1, Batch, Clamp>, vectors_grid, smem);
-    if (short_block) return launch(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
+      return launch_vectors(vectors_kernel<false, 1, Batch, Clamp>, vectors_grid, smem);
+    if (short_block)
+      return launch_vectors(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
-      return launch(vectors_kernel<true, short_block_requests, Batch, Clamp>, vectors_grid, smem);
+      return launch_vectors(vectors_kernel<true, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     // The rest (prefill past 128 requests, and any step no kernel above takes): the same (against
     // the int64 single launch, prefill of 256 requests 4.78 -> 3.78 us).
-    if (bs <= block_threads) return launch(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
-    return launch(narrow_step_kernel<narrow_block_requests, Batch, Clamp>, rescan_grid, smem);
+    if (bs <= block_threads) return launch_vectors(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
+    return launch_vectors(narrow_step_kernel<narrow_block_requests, Batch, Clamp>, rescan_grid, smem);
   }
   auto* table = static_cast<request_totals*>(workspace);
   void* scan_temp = static_cast<char*>(workspace) + table_bytes(cap.max_bs);

@@ -51,6 +51,76 @@ struct step_params {
   metadata_outputs out;  // strides resolved
 };
 
+/// The batch type whose fields a Batch (or a per_request_q<Batch>) holds.
+template <class Batch>
+struct batch_fields {
+  using type = Batch;
+};
+
+/// The parameters of a step without page tables, in the order its kernels first read them: the
+/// kernels of those steps (lane_batch_kernel, vectors_kernel, narrow_step_kernel and the cluster
+/// kernels) take these instead of step_params and rebuild the step from them (step()), its page
+/// source and page shape left at their defaults, which such a step never reads. A small step
+/// waits for every 32-byte sector of parameters it touches, and step_params spreads what these
+/// steps read over seven of its eight, between the page source, the page shape and the page
+/// outputs (H200, a call in a graph of 10, five rounds: decode bs 1 1.60 -> 1.49 us, bs 128 1.89
+/// -> 1.80, target verify bs 32 1.69 -> 1.65, draft extend bs 1024 3.03 -> 2.93; prefill of 16 and
+/// 64 requests 1% slower, 2.35 -> 2.37 and 3.89 -> 3.93). The same for the small page-table
+/// steps (the page fields after the lengths) made bs 1-8 up to 3% slower.
+template <class Batch, class Clamp>
+struct vector_params {
+  decltype(Batch::seq_lens) seq_lens;
+  int bs;
+  int q_constant;
+  int kv_extra;
+  int max_tokens;  // capacity::max_tokens is an int
+  Clamp clamp;
+  decltype(Batch::extend_lens) extend_lens;
+  bool q_per_request;
+  bool tokens_aligned16;
+  int32_t* cache_seqlens;
+  int32_t* cu_seqlens_k;
+  int32_t* cu_seqlens_q;
+  int32_t* token_to_request;
+  int32_t* seqlens_expanded;
+  int32_t* topk_seqlens;
+  int32_t* cu_topk_seqlens;
+  int32_t* key_start;
+  int32_t* key_end;
+  uint32_t* status;
+
+  /// The step of these parameters.
+  __device__ __forceinline__ step_params<Batch, Clamp> step() const {
+    typename batch_fields<Batch>::type b;
+    b.bs = bs, b.seq_lens = seq_lens, b.extend_lens = extend_lens;
+    b.q_per_request = q_per_request, b.q_constant = q_constant, b.kv_extra = kv_extra;
+    step_shape shape;
+    shape.max_tokens = max_tokens;
+    shape.tokens_aligned16 = tokens_aligned16;
+    metadata_outputs o;
+    o.cache_seqlens = cache_seqlens, o.cu_seqlens_k = cu_seqlens_k, o.cu_seqlens_q = cu_seqlens_q;
+    o.token_to_request = token_to_request, o.seqlens_expanded = seqlens_expanded, o.topk_seqlens = topk_seqlens;
+    o.cu_topk_seqlens = cu_topk_seqlens, o.key_start = key_start, o.key_end = key_end, o.status = status;
+    return {Batch(b), clamp, shape, o};
+  }
+};
+
+/// The vector_params of a step without page tables.
+template <class Batch, class Clamp>
+vector_params<Batch, Clamp> vector_params_of(const step_params<Batch, Clamp>& p) {
+  const metadata_outputs& o = p.out;
+  return {p.batch.seq_lens,      p.batch.bs,
+          p.batch.q_constant,    p.batch.kv_extra,
+          int(p.shape.max_tokens), p.clamp,
+          p.batch.extend_lens,   p.batch.q_per_request,
+          p.shape.tokens_aligned16, o.cache_seqlens,
+          o.cu_seqlens_k,        o.cu_seqlens_q,
+          o.token_to_request,    o.seqlens_expanded,
+          o.topk_seqlens,        o.cu_topk_seqlens,
+          o.key_start,           o.key_end,
+          o.status};
+}
+
 /// Whether any per-token output is asked for.
 __device__ __forceinline__ bool wants_tokens(const metadata_outputs& out) {
   return out.token_to_request || out.seqlens_expanded || out.topk_seqlens || out.cu_topk_seqlens || out.key_start ||
@@ -243,7 +313,11 @@ __device__ __forceinline__ void copy_unit_runs(const step_params<Batch, Clamp>& 
 template <class Batch>
 struct per_request_q : Batch {
   static constexpr bool q_per_request = true;
-  explicit per_request_q(const Batch& batch) : Batch(batch) {}
+  ATTNMETA_HD explicit per_request_q(const Batch& batch) : Batch(batch) {}
+};
+template <class Batch>
+struct batch_fields<per_request_q<Batch>> {
+  using type = Batch;
 };
 template <class Batch>
 constexpr bool is_per_request_q = false;
@@ -532,7 +606,8 @@ __device__ __forceinline__ void lane_batch_grid_step(const step_params<Batch, Cl
 
 /// lane_batch_grid_step() as a kernel.
 template <bool TryShort, int R, class Batch, class Clamp>
-__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(step_params<Batch, Clamp> p) {
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(vector_params<Batch, Clamp> v) {
+  const step_params<Batch, Clamp> p = v.step();
   static_assert(R <= 2, "one or two requests a lane (four needed launch bounds of their own)");
   await_previous_grid();
   lane_batch_grid_step<TryShort, R>(p);
@@ -853,7 +928,8 @@ __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) 
 /// graph of 10, five rounds: decode 1.901 -> 1.856 us, target verify 1.900 -> 1.871, draft extend
 /// 2.412 -> 2.290, constant draft extend 1.908 -> 1.896; with enable_pdl -4.7% to +0.8%).
 template <bool Table, int Per, class Batch, class Clamp, bool Lanes = false>
-__global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(step_params<Batch, Clamp> p) {
+__global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(vector_params<Batch, Clamp> v) {
+  const step_params<Batch, Clamp> p = v.step();
   __shared__ single_launch_storage storage;
   await_previous_grid();
   if (short_block_step<Table, Per>(p, storage.short_block, int(blockIdx.x), int(gridDim.x))) return;
@@ -982,7 +1058,8 @@ __device__ __forceinline__ bool narrow_block_step(const step_params<Batch, Clamp
 /// kernel spilled registers). Dynamic shared memory:
 /// single_launch_smem(bs, false), which holds narrow_block_step()'s table too.
 template <int Per, class Batch, class Clamp>
-__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) narrow_step_kernel(step_params<Batch, Clamp> p) {
+__global__ void __launch_bounds__(block_threads, min_blocks_per_sm) narrow_step_kernel(vector_params<Batch, Clamp> v) {
+  const step_params<Batch, Clamp> p = v.step();
   __shared__ narrow_block_scan::TempStorage storage;
   await_previous_grid();
   if (narrow_block_step<Per>(p, storage)) return;
@@ -1013,7 +1090,8 @@ __device__ __noinline__ void cluster_general(const step_params<Batch, Clamp> p) 
 /// other clusters write their share of the tail. When a request is not short, every block takes
 /// the general step (cluster_general()).
 template <class Batch, class Clamp>
-__global__ void __launch_bounds__(cluster_threads) cluster_vectors_kernel(step_params<Batch, Clamp> p) {
+__global__ void __launch_bounds__(cluster_threads) cluster_vectors_kernel(vector_params<Batch, Clamp> v) {
+  const step_params<Batch, Clamp> p = v.step();
   __shared__ short_cluster_scan<cluster_threads>::TempStorage storage;
   __shared__ short_totals block_total;
   await_previous_grid();
@@ -1080,8 +1158,9 @@ __device__ __noinline__ void cluster_wide_general(const step_params<Batch, Clamp
 /// and writes every output from it (cluster_wide_general(): 13.5 us at 4,096 requests, where the
 /// device-scan path takes 7.5).
 template <class Batch, class Clamp>
-__global__ void __launch_bounds__(wide_cluster_threads) cluster_wide_kernel(step_params<Batch, Clamp> p,
+__global__ void __launch_bounds__(wide_cluster_threads) cluster_wide_kernel(vector_params<Batch, Clamp> v,
                                                                            request_totals* table) {
+  const step_params<Batch, Clamp> p = v.step();
   __shared__ short_cluster_scan<wide_cluster_threads>::TempStorage storage;
   __shared__ short_totals block_total;
   await_previous_grid();
