@@ -490,7 +490,7 @@ int main(int argc, char** argv) {
           return 1;
         }
         if (items.size() > max_items) {
-          std::fprintf(stderr, "%s bs=%d: %zu layout-copy items, room for %zu\n", c.mode, c.bs, items.size(), max_items);
+          std::fprintf(stderr, "%s bs=%d: %zu bare-copy items, room for %zu\n", c.mode, c.bs, items.size(), max_items);
           return 1;
         }
         CHECK(cudaMemcpy(d_items, items.data(), sizeof(copy_item) * items.size(), cudaMemcpyHostToDevice));
