@@ -132,7 +132,8 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
       return launch_vectors(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
     // One request a thread; up to 128 requests the general step is lane_batch_step(), with no
-    // shared-memory table and no stack (vectors_kernel<.., Lanes = true>). Per-request q takes the
+    // shared-memory table and no stack (vectors_kernel<.., Lanes = true>), and a constant q takes
+    // short_split_step(), two warps for each 32 requests. Per-request q takes the
     // kernel built for it, which splits the tokens' outputs between its first three blocks
     // (short_block_step(); H200, a call in a graph of 10, three rounds: draft extend bs 128 2.28 ->
     // 2.04 us; the same code built into the shared kernel behind a test of q_per_request gave 2.17,
