@@ -2,7 +2,8 @@
 //
 // Steps without page tables: up to 32 requests (64 when not short) take lane_batch_kernel, where
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
-// take vectors_kernel, one block scan in every block, or past 256 requests on compute capability
+// take vectors_kernel, one scan of the batch in every block (up to 128 requests of a constant q,
+// two warps for each 32 requests: short_split_step()), or past 256 requests on compute capability
 // 9.0 and later cluster_vectors_kernel, one thread-block cluster holding the batch one request a
 // thread (cluster_batch.cuh), and cluster_wide_kernel the same past 1,024 requests, up to 4,096
 // (path::automatic). Longer steps without page tables past 64 requests (prefill) take
@@ -766,7 +767,7 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
 template <class Batch, class Clamp>
 __device__ __forceinline__ bool short_split_step(const step_params<Batch, Clamp>& p) {
   static_assert(block_threads == 256, "two warps for each of four chunks of 32 requests");
-  __shared__ int4 chunk_sums[4];  // tokens, kv, topk of each chunk; w: short_unfit_tokens
+  __shared__ int4 chunk_sums[4];  // tokens, kv, topk of each chunk; w: 1 if a request of it does not fit
   const int bs = p.batch.bs;  // <= 128
   const int lane = int(threadIdx.x & 31), warp = int(threadIdx.x >> 5), chunk = warp & 3;
   const int b = 32 * chunk + lane;
