@@ -255,7 +255,8 @@ TEST_CASE("short batches of 33-1,024 requests, one a thread: every cluster size,
   // cluster_vectors_kernel: clusters of ceil(bs / 128) blocks, each holding the batch one request
   // a thread, the first three splitting the tokens' outputs (at least three with per-request q),
   // every cluster writing its share of the tail; 33-256 take vectors_kernel, whose first three
-  // blocks split them with per-request q (one to three blocks as the capacity asks).
+  // blocks split them with per-request q (one to three blocks as the capacity asks), or up to 128
+  // requests its groups of four warps past the first, one to six as the grid has (short_split_step()).
   // bs at both sides of each block edge and of the launcher's; q_b of 0-4 (empty requests, q above
   // kv' for the status bit); variant 0 sizes the capacity to N, 1 gives it 20,000 rows more
   // (several clusters for the tail), 2 cuts it three rows short of N (the over-capacity bit), 3

@@ -132,12 +132,13 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
       return launch_vectors(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
     // One request a thread; up to 128 requests the general step is lane_batch_step(), with no
-    // shared-memory table and no stack (vectors_kernel<.., Lanes = true>), and a constant q takes
-    // short_split_step(), two warps for each 32 requests. Per-request q takes the
-    // kernel built for it, which splits the tokens' outputs between its first three blocks
-    // (short_block_step(); H200, a call in a graph of 10, three rounds: draft extend bs 128 2.28 ->
-    // 2.04 us; the same code built into the shared kernel behind a test of q_per_request gave 2.17,
-    // and cost the constant-q steps of 128 requests 0.06-0.09 us).
+    // shared-memory table and no stack (vectors_kernel<.., Lanes = true>), and the short step is
+    // short_split_step(), two warps for each 32 requests. Per-request q takes the kernel built for
+    // it (H200, a call in a graph of 10: draft extend bs 128 2.28 -> 2.04 us; the same code built
+    // into the shared kernel behind a test of q_per_request gave 2.17, and cost the constant-q
+    // steps of 128 requests 0.06-0.09 us), where groups of four warps split the tokens' outputs
+    // (2.03 -> 1.92 us against the first three blocks); past 128 requests the first three blocks
+    // split them (short_block_step()).
     if (short_block && bs <= block_threads && p.batch.q_per_request) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
       if (bs <= lane_batch_max_requests * lane_batch_max_bs)

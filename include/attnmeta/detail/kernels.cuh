@@ -2,8 +2,8 @@
 //
 // Steps without page tables: up to 32 requests (64 when not short) take lane_batch_kernel, where
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
-// take vectors_kernel, one scan of the batch in every block (up to 128 requests of a constant q,
-// two warps for each 32 requests: short_split_step()), or past 256 requests on compute capability
+// take vectors_kernel, one scan of the batch in every block (up to 128 requests, two warps for
+// each 32 requests: short_split_step()), or past 256 requests on compute capability
 // 9.0 and later cluster_vectors_kernel, one thread-block cluster holding the batch one request a
 // thread (cluster_batch.cuh), and cluster_wide_kernel the same past 1,024 requests, up to 4,096
 // (path::automatic). Longer steps without page tables past 64 requests (prefill) take
@@ -754,16 +754,20 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
   return true;
 }
 
-/// A short batch of at most 128 requests of a constant q held by every block, request 32 * (w % 4)
-/// + L in lane L of warps w and w + 4, in int32: each warp scans its 32 requests with shuffles, the
-/// first four publish their sums in shared memory, and one barrier gives every warp its prefix and
-/// the totals. In block 0, warps 0-3 write the requests' entries and warps 4-7 their tokens, so
-/// that no warp issues more than six of the nine outputs' stores (16-byte stores for four tokens
-/// where the outputs are aligned); warp 0 writes entry 0 and the status; every warp of the grid
-/// takes its share of the tail. Returns false, having written nothing, when a request does not
-/// fit (short_request_of()). Every thread of the block calls it. Against short_block_step(), whose
-/// block scan left warps 4-7 idle and had each thread of warps 0-3 issue all nine outputs' stores:
-/// constant-q steps of 128 requests 3-6% faster (vectors_kernel).
+/// A short batch of at most 128 requests held by every block, request 32 * (w % 4) + L in lane L
+/// of warps w and w + 4, in int32: each warp scans its 32 requests with shuffles, the first four
+/// publish their sums in shared memory, and one barrier gives every warp its prefix and the
+/// totals. Warps 0-3 of block 0 write the requests' entries, entry 0 and the status. For a
+/// constant q, warps 4-7 of block 0 write the tokens (16-byte stores for four tokens where the
+/// outputs are aligned), so that no warp issues more than six of the nine outputs' stores. For
+/// per-request q (scalar stores, q_b apart) the next groups of four warps (group g: warps
+/// 4(g % 2) .. 4(g % 2) + 3 of block g / 2), up to six of them, as many as the grid has, split the
+/// tokens' outputs between them (token_share()). Every warp of the grid takes its share of the
+/// tail. Returns false, having written nothing, when a request does not fit (short_request_of()).
+/// Every thread of the block calls it. Against short_block_step(), whose block scan left warps
+/// 4-7 idle and had each thread of warps 0-3 issue all nine outputs' stores: constant-q steps of
+/// 128 requests 3-6% faster; draft extend bs 128 (three blocks: five groups writing tokens) 5%
+/// faster, 7% with enable_pdl, where three groups were as fast as the first three blocks.
 template <class Batch, class Clamp>
 __device__ __forceinline__ bool short_split_step(const step_params<Batch, Clamp>& p) {
   static_assert(block_threads == 256, "two warps for each of four chunks of 32 requests");
@@ -774,13 +778,7 @@ __device__ __forceinline__ bool short_split_step(const step_params<Batch, Clamp>
   bool fits;
   const short_request r = short_request_of(p.batch, p.clamp, b, short_len_limit(bs), fits);
   const short_totals own = totals_of(r);
-  short_totals through = own;
-#pragma unroll
-  for (int d = 1; d < 32; d <<= 1) {
-    const short_totals up{__shfl_up_sync(0xffffffffu, through.tokens, d), __shfl_up_sync(0xffffffffu, through.kv, d),
-                          __shfl_up_sync(0xffffffffu, through.topk, d)};
-    if (lane >= d) through = through + up;
-  }
+  short_totals through = inclusive_lane_sum(own);
   const bool warp_fits = __all_sync(0xffffffffu, fits);
   if (warp < 4 && lane == 31) chunk_sums[warp] = make_int4(through.tokens, through.kv, through.topk, warp_fits ? 0 : 1);
   __syncthreads();
@@ -798,25 +796,35 @@ __device__ __forceinline__ bool short_split_step(const step_params<Batch, Clamp>
   const metadata_outputs& out = p.out;
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
   const bool tokens = wants_tokens(out);
-  if (blockIdx.x == 0) {
+  if constexpr (is_per_request_q<Batch>) {
+    // Groups of four warps, warps 4(g % 2) .. 4(g % 2) + 3 of block g / 2: group 0 writes the
+    // entries, the next (up to six) split the tokens' outputs.
+    const int group = 2 * int(blockIdx.x) + (warp >> 2);
+    const int writers = 2 * int(gridDim.x) - 1;
+    const int parts = writers < 6 ? writers : 6;
     if (b < bs) {
-      if (warp < 4) {
+      if (group == 0) {
         store_short_entries(out, b, r, through);
-      } else if (tokens) {
+      } else if (tokens && group <= parts) {
         const short_totals at{through.tokens - own.tokens, through.kv - own.kv, through.topk - own.topk};
-        store_short_tokens(out, b, r, at, max_tokens, p.shape.tokens_aligned16);
+        store_short_tokens(token_share(out, group - 1, parts), b, r, at, max_tokens, false);
       }
     }
-    if (warp == 0) {
-      uint32_t flags = r.flags;
-      if (lane == 0) {
-        store_short_first(out);
-        if (total.tokens > max_tokens) flags |= status_tokens_over_capacity;
-      }
-      publish(out.status, flags);
-    } else if (warp < 4) {
-      publish(out.status, r.flags);
+  } else if (blockIdx.x == 0 && b < bs) {
+    if (warp < 4) {
+      store_short_entries(out, b, r, through);
+    } else if (tokens) {
+      const short_totals at{through.tokens - own.tokens, through.kv - own.kv, through.topk - own.topk};
+      store_short_tokens(out, b, r, at, max_tokens, p.shape.tokens_aligned16);
     }
+  }
+  if (blockIdx.x == 0 && warp < 4) {
+    uint32_t flags = r.flags;
+    if (warp == 0 && lane == 0) {
+      store_short_first(out);
+      if (total.tokens > max_tokens) flags |= status_tokens_over_capacity;
+    }
+    publish(out.status, flags);
   }
   if (tokens)
     store_short_tail(out, total.tokens < max_tokens ? total.tokens : max_tokens, max_tokens, total.topk,
@@ -995,18 +1003,20 @@ __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) 
 /// most Per * 256 requests (with Table, past 256 requests, through a table), else the general step
 /// (vectors_general() for Per = 1). Three blocks an SM: the two paths together need 80 registers.
 /// With Lanes (Per = 1, at most 128 requests) the general step is lane_batch_grid_step(), four
-/// requests a lane: the kernel has no stack and needs no shared-memory table (H200, bs 128, a call in a
-/// graph of 10, five rounds: decode 1.901 -> 1.856 us, target verify 1.900 -> 1.871, draft extend
-/// 2.412 -> 2.290, constant draft extend 1.908 -> 1.896; with enable_pdl -4.7% to +0.8%); and a
-/// constant q takes short_split_step() where short_block_step() was (H200, bs 128, a call in a
-/// graph of 10, five rounds: decode 1.748 -> 1.645 us, target verify 1.826 -> 1.778, constant draft
-/// extend 1.838 -> 1.783; with enable_pdl 1.346 -> 1.251, 1.370 -> 1.303, 1.375 -> 1.308).
+/// requests a lane: the kernel has no stack and needs no shared-memory table (H200, bs 128, a call
+/// in a graph of 10, five rounds: decode 1.901 -> 1.856 us, target verify 1.900 -> 1.871, draft
+/// extend 2.412 -> 2.290, constant draft extend 1.908 -> 1.896; with enable_pdl -4.7% to +0.8%);
+/// and the short step is short_split_step() where short_block_step() was: for a constant q (H200,
+/// bs 128, a call in a graph of 10, five rounds: decode 1.748 -> 1.645 us, target verify 1.826 ->
+/// 1.778, constant draft extend 1.838 -> 1.783; with enable_pdl 1.346 -> 1.251, 1.370 -> 1.303,
+/// 1.375 -> 1.308), and for per-request q (eight rounds: draft extend bs 128 2.032 -> 1.922 us,
+/// with enable_pdl 1.615 -> 1.494).
 template <bool Table, int Per, class Batch, class Clamp, bool Lanes = false>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(vector_params<Batch, Clamp> v) {
   const step_params<Batch, Clamp> p = v.step();
   __shared__ single_launch_storage storage;
   await_previous_grid();
-  if constexpr (Lanes && !is_per_request_q<Batch>) {
+  if constexpr (Lanes) {
     if (short_split_step(p)) return;
   } else {
     if (short_block_step<Table, Per>(p, storage.short_block, int(blockIdx.x), int(gridDim.x))) return;

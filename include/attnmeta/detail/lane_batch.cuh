@@ -59,19 +59,27 @@ struct short_lane_scan {
   short_totals total;
 };
 
-/// Scans a short batch of bs <= 32 requests (request `lane` in lane `lane`) across the warp: five
-/// shuffle steps in int32 and three broadcasts, or the broadcasts alone for one request. Every lane
-/// of the warp calls it.
-__device__ __forceinline__ short_lane_scan scan_short_lanes(const short_request& r, int bs) {
+/// The sum of `own` over lanes 0 .. lane of the warp (inclusive): five shuffle steps of three
+/// int32 each. Every lane of the warp calls it.
+__device__ __forceinline__ short_totals inclusive_lane_sum(const short_totals& own) {
   const int lane = int(threadIdx.x & 31);
-  short_totals sum = totals_of(r);
-  if (bs <= 1) return {sum, {from_lane(sum.tokens, 0), from_lane(sum.kv, 0), from_lane(sum.topk, 0)}};
+  short_totals sum = own;
 #pragma unroll
   for (int d = 1; d < 32; d <<= 1) {
     const short_totals up{__shfl_up_sync(0xffffffffu, sum.tokens, d), __shfl_up_sync(0xffffffffu, sum.kv, d),
                           __shfl_up_sync(0xffffffffu, sum.topk, d)};
     if (lane >= d) sum = sum + up;
   }
+  return sum;
+}
+
+/// Scans a short batch of bs <= 32 requests (request `lane` in lane `lane`) across the warp: five
+/// shuffle steps in int32 and three broadcasts, or the broadcasts alone for one request. Every lane
+/// of the warp calls it.
+__device__ __forceinline__ short_lane_scan scan_short_lanes(const short_request& r, int bs) {
+  const short_totals own = totals_of(r);
+  if (bs <= 1) return {own, {from_lane(own.tokens, 0), from_lane(own.kv, 0), from_lane(own.topk, 0)}};
+  const short_totals sum = inclusive_lane_sum(own);
   return {sum, {from_lane(sum.tokens, 31), from_lane(sum.kv, 31), from_lane(sum.topk, 31)}};
 }
 
