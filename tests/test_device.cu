@@ -254,21 +254,24 @@ TEST_CASE("short batches of 33-1,024 requests, one a thread: every cluster size,
   // On compute capability 9.0, past 256 requests (512 for decode), these take
   // cluster_vectors_kernel: clusters of ceil(bs / 128) blocks, each holding the batch one request
   // a thread, the first three splitting the tokens' outputs (at least three with per-request q),
-  // every cluster writing its share of the tail; 33-256 take vectors_kernel, whose first three
-  // blocks split them with per-request q (one to three blocks as the capacity asks), or up to 128
-  // requests its groups of four warps past the first, one to six as the grid has (short_split_step()).
-  // bs at both sides of each block edge and of the launcher's; q_b of 0-4 (empty requests, q above
-  // kv' for the status bit); variant 0 sizes the capacity to N, 1 gives it 20,000 rows more
-  // (several clusters for the tail), 2 cuts it three rows short of N (the over-capacity bit), 3
-  // misaligns the per-token outputs and asks for a random subset of them; variant 4 puts one length
-  // at short_len_limit(bs) (the general step in every block).
+  // every cluster writing its share of the tail; 33-256 take vectors_kernel (short_split_step()),
+  // whose groups of warps each hold the batch: up to 128 requests groups of four warps, 129-256
+  // whole blocks (at least two; a constant q of 2-4 takes short_block_step() there, block 0
+  // writing every output). Group 0 writes the entries; the next writes the tokens for a constant
+  // q, and with per-request q the groups past the first, one to six as the grid has, split the
+  // tokens' outputs. bs at both sides of each block edge and of the launcher's; q_b of
+  // 0-4 (empty requests, q above kv' for the status bit); variant 0 sizes the capacity to N, 1
+  // gives it 20,000 rows more (several clusters for the tail), 2 cuts it three rows short of N (the
+  // over-capacity bit), 3 misaligns the per-token outputs and asks for a random subset of them;
+  // variant 4 puts one length at short_len_limit(bs) (the general step in every block); variant 5
+  // holds at most 60 rows (a grid of one block, or the split step's least of two).
   std::mt19937_64 rng(0xc1a5);
   for (int bs : {33, 64, 65, 100, 128, 129, 200, 255, 256, 257, 384, 385, 512, 513, 640, 896, 897, 1023, 1024}) {
     int shift = 0;
     while ((1 << shift) < (bs + 31) / 32) ++shift;
     const int64_t limit = (int64_t(1) << 24) >> shift;
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
-      for (int variant = 0; variant < 5; ++variant) {
+      for (int variant = 0; variant < 6; ++variant) {
         step_case c = short_case(rng, m, bs, [&](int) { return int64_t(rng() % 5); });
         int64_t n = 0;
         for (int b = 0; b < bs; ++b) {
@@ -279,7 +282,7 @@ TEST_CASE("short batches of 33-1,024 requests, one a thread: every cluster size,
         c.page_table = c.block_table = false;
         c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
         c.cap.max_bs = bs + int(rng() % 2);
-        const int64_t rows[] = {n, n + 20000, std::max<int64_t>(n - 3, 0), n + 3, n};
+        const int64_t rows[] = {n, n + 20000, std::max<int64_t>(n - 3, 0), n + 3, n, std::min<int64_t>(n, 60)};
         c.cap.max_tokens = int(rows[variant]);
         if (variant == 3) {
           c.token_offset = 1;

@@ -132,23 +132,31 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
       return launch_vectors(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
     // One request a thread; up to 128 requests the general step is lane_batch_step(), with no
-    // shared-memory table and no stack (vectors_kernel<.., Lanes = true>), and the short step is
+    // shared-memory table and no stack (vectors_kernel<.., Split = 4>), and the short step is
     // short_split_step(), two warps for each 32 requests. Per-request q takes the kernel built for
     // it (H200, a call in a graph of 10: draft extend bs 128 2.28 -> 2.04 us; the same code built
     // into the shared kernel behind a test of q_per_request gave 2.17, and cost the constant-q
     // steps of 128 requests 0.06-0.09 us), where groups of four warps split the tokens' outputs
-    // (2.03 -> 1.92 us against the first three blocks); past 128 requests the first three blocks
-    // split them (short_block_step()).
+    // (2.03 -> 1.92 us against the first three blocks). From 129 to 256 requests per-request q and
+    // decode take groups of whole blocks (short_split_step<8>(), at least two blocks; the general
+    // step vectors_general()); against short_block_step() (H200, bs 256, a call in a graph of 10,
+    // eight rounds, with enable_pdl in brackets): decode 1.950 -> 1.863 us (1.480 -> 1.386), draft
+    // extend 2.361 -> 2.315 (1.884 -> 1.837). A constant q of 2-4, whose tokens go out four to a
+    // 16-byte store, keeps short_block_step(): the split was no faster there (target verify 2.168
+    // -> 2.181, constant draft extend 2.179 -> 2.192).
+    const int split_grid = vectors_grid > 2 ? vectors_grid : 2;
     if (short_block && bs <= block_threads && p.batch.q_per_request) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
       if (bs <= lane_batch_max_requests * lane_batch_max_bs)
-        return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, true>, vectors_grid, 0,
+        return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 4>, vectors_grid, 0,
                            vector_params_of(q));
-      return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp>, vectors_grid, smem,
+      return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 8>, split_grid, smem,
                          vector_params_of(q));
     }
     if (short_block && bs <= lane_batch_max_requests * lane_batch_max_bs)
-      return launch_vectors(vectors_kernel<false, 1, Batch, Clamp, true>, vectors_grid, 0);
+      return launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 4>, vectors_grid, 0);
+    if (short_block && bs <= block_threads && p.batch.q_constant <= 1)
+      return launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 8>, split_grid, smem);
     // Past 256 requests (512 for decode), where the GPU launches clusters: one cluster holds the
     // batch one request a thread (cluster_batch.cuh), and enough clusters for the tail at
     // short_q_max tokens a thread. H200, a call in a graph of 10, against vectors_kernel: target

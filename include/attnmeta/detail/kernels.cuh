@@ -2,8 +2,9 @@
 //
 // Steps without page tables: up to 32 requests (64 when not short) take lane_batch_kernel, where
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
-// take vectors_kernel, one scan of the batch in every block (up to 128 requests, two warps for
-// each 32 requests: short_split_step()), or past 256 requests on compute capability
+// take vectors_kernel, one scan of the batch in every block (up to 256 requests by
+// short_split_step(): up to 128 two warps for each 32 requests, then two blocks), or past 256
+// requests on compute capability
 // 9.0 and later cluster_vectors_kernel, one thread-block cluster holding the batch one request a
 // thread (cluster_batch.cuh), and cluster_wide_kernel the same past 1,024 requests, up to 4,096
 // (path::automatic). Longer steps without page tables past 64 requests (prefill) take
@@ -494,7 +495,7 @@ __device__ __forceinline__ void short_lane_step(const step_params<Batch, Clamp>&
   const int bs = p.batch.bs;
   const int lane = int(threadIdx.x & 31);
   const short_lane_scan s = scan_short_lanes(r, bs);
-  const short_totals at{s.through.tokens - r.q, s.through.kv - r.kv, s.through.topk - r.topk};
+  const short_totals at = s.through - totals_of(r);
   const metadata_outputs& out = p.out;
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
   if (warp == 0) {
@@ -656,9 +657,8 @@ using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_
 /// ceil(bs / 256) consecutive requests (at most Per, 1 or 4, known when compiled) and one block
 /// scan gives their prefixes; of the `grid` blocks taking part, block k writes the outputs of each
 /// thread's k-th request (blocks k, k + G, ... when G < per), every warp its share of the tail,
-/// block 0 entry 0 and the status. A per_request_q batch of one request a thread (Per = 1) has its
-/// tokens' outputs split between the first short_store_parts blocks instead (token_share()).
-/// Returns false, having written nothing, when the batch is not short or a length passes
+/// block 0 entry 0 and the status. (A per_request_q batch of one request a thread takes
+/// short_split_step().) Returns false, having written nothing, when the batch is not short or a length passes
 /// short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost: one block scan,
 /// `per` reads and up to 4 * per tokens a thread. Threads write requests `per` apart, so it pays
 /// for per > 1 only with one token a request (decode) or four in 16-byte stores (constant q of 4);
@@ -669,6 +669,7 @@ template <bool Table, int Per, class Batch, class Clamp>
 __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
                                                  typename short_block_scan::TempStorage& storage, int block, int grid) {
   static_assert(Per >= 1 && Per <= short_block_requests, "requests a thread");
+  static_assert(Per > 1 || !is_per_request_q<Batch>, "per-request q of one request a thread: short_split_step()");
   const int bs = p.batch.bs;  // <= Per * block_threads
   const int per = Per == 1 ? 1 : (bs + block_threads - 1) / block_threads;
   const int first = int(threadIdx.x) * per;
@@ -713,14 +714,7 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
     const short_totals through = at + totals_of(r[k]);
     if (k < per && first + k < bs) {
       if (from_table) table[first + k] = at;
-      if constexpr (Per == 1 && is_per_request_q<Batch>) {
-        // One request a thread of q_b scalar stores: the first short_store_parts blocks split the
-        // tokens' outputs between them (token_share()), block 0 writing the entries.
-        const int parts = grid < short_store_parts ? grid : short_store_parts;
-        if (block == 0) store_short_entries(out, first + k, r[k], through);
-        if (tokens && block < parts)
-          store_short_tokens(token_share(out, block, parts), first + k, r[k], at, max_tokens, false);
-      } else if (grid >= per ? k == block : k % grid == block) {
+      if (grid >= per ? k == block : k % grid == block) {
         store_short_entries(out, first + k, r[k], through);
         if (tokens && !from_table) store_short_tokens(out, first + k, r[k], at, max_tokens, quads);
       }
@@ -754,38 +748,43 @@ __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>
   return true;
 }
 
-/// A short batch of at most 128 requests held by every block, request 32 * (w % 4) + L in lane L
-/// of warps w and w + 4, in int32: each warp scans its 32 requests with shuffles, the first four
-/// publish their sums in shared memory, and one barrier gives every warp its prefix and the
-/// totals. Warps 0-3 of block 0 write the requests' entries, entry 0 and the status. For a
-/// constant q, warps 4-7 of block 0 write the tokens (16-byte stores for four tokens where the
-/// outputs are aligned), so that no warp issues more than six of the nine outputs' stores. For
-/// per-request q (scalar stores, q_b apart) the next groups of four warps (group g: warps
-/// 4(g % 2) .. 4(g % 2) + 3 of block g / 2), up to six of them, as many as the grid has, split the
+/// A short batch of at most 32 * Chunks requests (Chunks 4 or 8) held by every block, request
+/// 32 * (w % Chunks) + L in lane L of warp w, in int32: each warp scans its 32 requests with
+/// shuffles, the first Chunks publish their sums in shared memory, and one barrier gives every warp
+/// its prefix and the totals. The grid's warps form groups of Chunks, group g being warps
+/// Chunks * (g % G) .. Chunks * (g % G) + Chunks - 1 of block g / G (G = 8 / Chunks groups a block:
+/// two of four warps up to 128 requests, one block of eight up to 256), each group holding the
+/// whole batch. Group 0 writes the requests' entries, entry 0 and the status. For a constant q
+/// group 1 writes the tokens (16-byte stores for four tokens where the outputs are aligned), so
+/// that no warp issues more than six of the nine outputs' stores. For per-request q (scalar stores,
+/// q_b apart) the groups after the first, up to six of them, as many as the grid has, split the
 /// tokens' outputs between them (token_share()). Every warp of the grid takes its share of the
-/// tail. Returns false, having written nothing, when a request does not fit (short_request_of()).
-/// Every thread of the block calls it. Against short_block_step(), whose block scan left warps
-/// 4-7 idle and had each thread of warps 0-3 issue all nine outputs' stores: constant-q steps of
-/// 128 requests 3-6% faster; draft extend bs 128 (three blocks: five groups writing tokens) 5%
-/// faster, 7% with enable_pdl, where three groups were as fast as the first three blocks.
-template <class Batch, class Clamp>
+/// tail. Returns false, having written nothing, when a request does not fit (short_request_of()),
+/// or (Chunks = 8) when the grid has one block. Every thread of the block calls it. Against
+/// short_block_step(), whose block scan left warps 4-7 idle and had each thread of warps 0-3 issue
+/// all nine outputs' stores: constant-q steps of 128 requests 3-6% faster; draft extend bs 128
+/// (three blocks: five groups writing tokens) 5% faster, 7% with enable_pdl, where three groups
+/// were as fast as the first three blocks.
+template <int Chunks, class Batch, class Clamp>
 __device__ __forceinline__ bool short_split_step(const step_params<Batch, Clamp>& p) {
-  static_assert(block_threads == 256, "two warps for each of four chunks of 32 requests");
-  __shared__ int4 chunk_sums[4];  // tokens, kv, topk of each chunk; w: 1 if a request of it does not fit
-  const int bs = p.batch.bs;  // <= 128
-  const int lane = int(threadIdx.x & 31), warp = int(threadIdx.x >> 5), chunk = warp & 3;
+  static_assert(block_threads == 256 && (Chunks == 4 || Chunks == 8), "groups of four or eight warps");
+  constexpr int groups_per_block = block_threads / 32 / Chunks;
+  __shared__ int4 chunk_sums[Chunks];  // tokens, kv, topk of each chunk; w: 1 if a request of it does not fit
+  if (groups_per_block == 1 && gridDim.x < 2) return false;  // no group for the tokens: the general step
+  const int bs = p.batch.bs;  // <= 32 * Chunks
+  const int lane = int(threadIdx.x & 31), warp = int(threadIdx.x >> 5), chunk = warp & (Chunks - 1);
   const int b = 32 * chunk + lane;
   bool fits;
   const short_request r = short_request_of(p.batch, p.clamp, b, short_len_limit(bs), fits);
   const short_totals own = totals_of(r);
   short_totals through = inclusive_lane_sum(own);
   const bool warp_fits = __all_sync(0xffffffffu, fits);
-  if (warp < 4 && lane == 31) chunk_sums[warp] = make_int4(through.tokens, through.kv, through.topk, warp_fits ? 0 : 1);
+  if (warp < Chunks && lane == 31) chunk_sums[warp] = make_int4(through.tokens, through.kv, through.topk, warp_fits ? 0 : 1);
   __syncthreads();
   short_totals total;
   int unfit = 0;
 #pragma unroll
-  for (int k = 0; k < 4; ++k) {
+  for (int k = 0; k < Chunks; ++k) {
     const int4 c = chunk_sums[k];
     const short_totals v{c.x, c.y, c.z};
     if (k < chunk) through = through + v;
@@ -797,28 +796,23 @@ __device__ __forceinline__ bool short_split_step(const step_params<Batch, Clamp>
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
   const bool tokens = wants_tokens(out);
   if constexpr (is_per_request_q<Batch>) {
-    // Groups of four warps, warps 4(g % 2) .. 4(g % 2) + 3 of block g / 2: group 0 writes the
-    // entries, the next (up to six) split the tokens' outputs.
-    const int group = 2 * int(blockIdx.x) + (warp >> 2);
-    const int writers = 2 * int(gridDim.x) - 1;
-    const int parts = writers < 6 ? writers : 6;
+    // Group 0 writes the entries, the next (up to token_outputs) split the tokens' outputs.
+    const int group = groups_per_block * int(blockIdx.x) + (warp >> (Chunks == 4 ? 2 : 3));
+    const int writers = groups_per_block * int(gridDim.x) - 1;
+    const int parts = writers < token_outputs ? writers : token_outputs;
     if (b < bs) {
-      if (group == 0) {
+      if (group == 0)
         store_short_entries(out, b, r, through);
-      } else if (tokens && group <= parts) {
-        const short_totals at{through.tokens - own.tokens, through.kv - own.kv, through.topk - own.topk};
-        store_short_tokens(token_share(out, group - 1, parts), b, r, at, max_tokens, false);
-      }
+      else if (tokens && group <= parts)
+        store_short_tokens(token_share(out, group - 1, parts), b, r, through - own, max_tokens, false);
     }
-  } else if (blockIdx.x == 0 && b < bs) {
-    if (warp < 4) {
+  } else if (blockIdx.x < 3 - groups_per_block && b < bs) {  // groups 0 and 1: block 0 (Chunks 4), blocks 0-1 (8)
+    if (Chunks == 4 ? warp < 4 : blockIdx.x == 0)
       store_short_entries(out, b, r, through);
-    } else if (tokens) {
-      const short_totals at{through.tokens - own.tokens, through.kv - own.kv, through.topk - own.topk};
-      store_short_tokens(out, b, r, at, max_tokens, p.shape.tokens_aligned16);
-    }
+    else if (tokens)
+      store_short_tokens(out, b, r, through - own, max_tokens, p.shape.tokens_aligned16);
   }
-  if (blockIdx.x == 0 && warp < 4) {
+  if (blockIdx.x == 0 && warp < Chunks) {
     uint32_t flags = r.flags;
     if (warp == 0 && lane == 0) {
       store_short_first(out);
@@ -986,7 +980,8 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_
   single_launch_step<Vec, false>(p, storage, vectors_only);
 }
 
-/// vectors_kernel's step when short_block_step() declined, for batches of one request a thread:
+/// vectors_kernel's step when short_block_step() or short_split_step<8>() declined, for batches of
+/// one request a thread:
 /// single_launch_step(), out of line, so that the short path's code stays its own. With the
 /// short path built for one request a thread, bs 128 without page tables (H200, a call in a graph
 /// of 10): decode 1.94 -> 1.85 us, target verify 2.03 -> 1.90, draft extend 2.53 -> 2.44, with
@@ -1002,26 +997,28 @@ __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) 
 /// The single launch of a step without page tables: short_block_step() for a short batch of at
 /// most Per * 256 requests (with Table, past 256 requests, through a table), else the general step
 /// (vectors_general() for Per = 1). Three blocks an SM: the two paths together need 80 registers.
-/// With Lanes (Per = 1, at most 128 requests) the general step is lane_batch_grid_step(), four
+/// With Split = 4 (Per = 1, at most 128 requests) the general step is lane_batch_grid_step(), four
 /// requests a lane: the kernel has no stack and needs no shared-memory table (H200, bs 128, a call
 /// in a graph of 10, five rounds: decode 1.901 -> 1.856 us, target verify 1.900 -> 1.871, draft
 /// extend 2.412 -> 2.290, constant draft extend 1.908 -> 1.896; with enable_pdl -4.7% to +0.8%);
-/// and the short step is short_split_step() where short_block_step() was: for a constant q (H200,
-/// bs 128, a call in a graph of 10, five rounds: decode 1.748 -> 1.645 us, target verify 1.826 ->
-/// 1.778, constant draft extend 1.838 -> 1.783; with enable_pdl 1.346 -> 1.251, 1.370 -> 1.303,
-/// 1.375 -> 1.308), and for per-request q (eight rounds: draft extend bs 128 2.032 -> 1.922 us,
-/// with enable_pdl 1.615 -> 1.494).
-template <bool Table, int Per, class Batch, class Clamp, bool Lanes = false>
+/// and the short step is short_split_step<4>() where short_block_step() was: for a constant q
+/// (H200, bs 128, a call in a graph of 10, five rounds: decode 1.748 -> 1.645 us, target verify
+/// 1.826 -> 1.778, constant draft extend 1.838 -> 1.783; with enable_pdl 1.346 -> 1.251, 1.370 ->
+/// 1.303, 1.375 -> 1.308), and for per-request q (eight rounds: draft extend bs 128 2.032 -> 1.922
+/// us, with enable_pdl 1.615 -> 1.494). With Split = 8 (Per = 1, 129-256 requests, at least two
+/// blocks) the short step is short_split_step<8>(), the general step vectors_general().
+template <bool Table, int Per, class Batch, class Clamp, int Split = 0>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(vector_params<Batch, Clamp> v) {
+  static_assert(Split == 0 || (Per == 1 && !Table && (Split == 4 || Split == 8)), "split steps hold one request a thread");
   const step_params<Batch, Clamp> p = v.step();
   __shared__ single_launch_storage storage;
   await_previous_grid();
-  if constexpr (Lanes) {
-    if (short_split_step(p)) return;
+  if constexpr (Split > 0) {
+    if (short_split_step<Split>(p)) return;
   } else {
     if (short_block_step<Table, Per>(p, storage.short_block, int(blockIdx.x), int(gridDim.x))) return;
   }
-  if constexpr (Lanes)
+  if constexpr (Split == 4)
     lane_batch_grid_step<false, lane_batch_max_requests>(p);
   else if constexpr (Per == 1)
     vectors_general(p);

@@ -93,6 +93,11 @@ struct short_totals {
   __device__ __forceinline__ friend short_totals operator+(const short_totals& a, const short_totals& b) {
     return {add(a.tokens, b.tokens), add(a.kv, b.kv), add(a.topk, b.topk)};
   }
+  /// a - b, for a request's exclusive prefix from its inclusive one and its own totals: taken
+  /// once the batch fits, whose prefixes all lie below 2^31.
+  __device__ __forceinline__ friend short_totals operator-(const short_totals& a, const short_totals& b) {
+    return {a.tokens - b.tokens, a.kv - b.kv, a.topk - b.topk};
+  }
   /// Wraps around (the sums of a request that does not fit are never used): no signed overflow.
   __device__ __forceinline__ static int32_t add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uint32_t(b)); }
 };
@@ -113,16 +118,19 @@ __device__ __forceinline__ void store_short_entries(const metadata_outputs& out,
   store_prefixes(out, b + 1, through.tokens, through.kv);
 }
 
-/// Most blocks or clusters, each holding a short batch one request a thread, that split its tokens'
-/// outputs between them (token_share(); six, one output each, measured the same as three).
+/// Most clusters, each holding a short batch one request a thread, that split its tokens' outputs
+/// between them (token_share(); six, one output each, measured the same as three).
 constexpr int short_store_parts = 3;
 
-/// The per-token outputs that writer `part` of `parts` (1 to 6) writes when a short step's token
-/// stores are split by output between blocks or clusters, each holding the whole batch (the
-/// others null): token_to_request, seqlens_expanded, topk_seqlens, cu_topk_seqlens, key_start and
-/// key_end, output i to writer i * parts / 6 (with three: two outputs each).
+/// The per-token outputs that token_share() splits: the most writers it has work for.
+constexpr int token_outputs = 6;
+
+/// The per-token outputs that writer `part` of `parts` (1 to token_outputs) writes when a short
+/// step's token stores are split by output between blocks or clusters, each holding the whole batch
+/// (the others null): token_to_request, seqlens_expanded, topk_seqlens, cu_topk_seqlens, key_start
+/// and key_end, output i to writer i * parts / token_outputs (with three: two outputs each).
 __device__ __forceinline__ metadata_outputs token_share(metadata_outputs out, int part, int parts) {
-  const auto mine = [part, parts](int i) { return i * parts / 6 == part; };
+  const auto mine = [part, parts](int i) { return i * parts / token_outputs == part; };
   if (!mine(0)) out.token_to_request = nullptr;
   if (!mine(1)) out.seqlens_expanded = nullptr;
   if (!mine(2)) out.topk_seqlens = nullptr;
