@@ -2,20 +2,20 @@
 //
 // Steps without page tables: up to 32 requests (64 when not short) take lane_batch_kernel, where
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
-// take vectors_kernel, one scan of the batch in every block (up to 256 requests by
-// short_split_step(): up to 128 two warps for each 32 requests, then two blocks), or past 256
-// requests on compute capability
-// 9.0 and later cluster_vectors_kernel, one thread-block cluster holding the batch one request a
-// thread (cluster_batch.cuh), and cluster_wide_kernel the same past 1,024 requests, up to 4,096
-// (path::automatic). Longer steps without page tables past 64 requests (prefill) take
-// narrow_step_kernel, whose blocks scan the batch in int32 where its lengths allow. The others end
-// in fill_vectors() and copy_units(), which the blocks run over a table of per-request prefixes
-// (request_totals at 0..bs): in shared memory for the single launch, where each block scans the
-// batch itself; in the workspace for the device-scan path, where cub::DeviceScan built it. Steps of
-// up to 32 requests with page tables take static_pages_kernel, which places their units without the
-// table (copy_static_units(): a warp scans q_b when it is per request), so that the copying does
-// not wait for block 0's scan; short batches past 32 requests with page tables take
-// short_pages_kernel, whose copying blocks scan only what the copy needs (short_pages.cuh).
+// take vectors_kernel, one scan of the batch in every block (short_split_step(): up to 128 requests
+// two warps for each 32 requests, 129-256 whole blocks for decode and per-request q), or past 256
+// requests on compute capability 9.0 and later cluster_vectors_kernel, one thread-block cluster
+// holding the batch one request a thread (cluster_batch.cuh), and cluster_wide_kernel the same past
+// 1,024 requests, up to 4,096 (path::automatic). Longer steps without page tables past 64 requests
+// (prefill) take narrow_step_kernel, whose blocks scan the batch in int32 where its lengths allow.
+// The others end in fill_vectors() and copy_units(), which the blocks run over a table of
+// per-request prefixes (request_totals at 0..bs): in shared memory for the single launch, where
+// each block scans the batch itself; in the workspace for the device-scan path, where
+// cub::DeviceScan built it. Steps of up to 32 requests with page tables take static_pages_kernel,
+// which places their units without the table (copy_static_units(): a warp scans q_b when it is per
+// request), so that the copying does not wait for block 0's scan; short batches past 32 requests
+// with page tables take short_pages_kernel, whose copying blocks scan only what the copy needs
+// (short_pages.cuh).
 #pragma once
 
 #include "../block_offsets.cuh"
@@ -779,7 +779,8 @@ __device__ __forceinline__ bool short_split_step(const step_params<Batch, Clamp>
   const short_totals own = totals_of(r);
   short_totals through = inclusive_lane_sum(own);
   const bool warp_fits = __all_sync(0xffffffffu, fits);
-  if (warp < Chunks && lane == 31) chunk_sums[warp] = make_int4(through.tokens, through.kv, through.topk, warp_fits ? 0 : 1);
+  if (warp < Chunks && lane == 31)
+    chunk_sums[warp] = make_int4(through.tokens, through.kv, through.topk, warp_fits ? 0 : 1);
   __syncthreads();
   short_totals total;
   int unfit = 0;
@@ -791,7 +792,7 @@ __device__ __forceinline__ bool short_split_step(const step_params<Batch, Clamp>
     total = total + v;
     unfit |= c.w;
   }
-  if (unfit) return false;  // the same in every thread; the general path uses no shared memory
+  if (unfit) return false;  // the same in every thread; the general step's shared memory is not chunk_sums
   const metadata_outputs& out = p.out;
   const int32_t max_tokens = int32_t(p.shape.max_tokens);  // capacity::max_tokens is an int
   const bool tokens = wants_tokens(out);
@@ -1009,7 +1010,8 @@ __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) 
 /// blocks) the short step is short_split_step<8>(), the general step vectors_general().
 template <bool Table, int Per, class Batch, class Clamp, int Split = 0>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(vector_params<Batch, Clamp> v) {
-  static_assert(Split == 0 || (Per == 1 && !Table && (Split == 4 || Split == 8)), "split steps hold one request a thread");
+  static_assert(Split == 0 || (Per == 1 && !Table && (Split == 4 || Split == 8)),
+                "split steps hold one request a thread");
   const step_params<Batch, Clamp> p = v.step();
   __shared__ single_launch_storage storage;
   await_previous_grid();
