@@ -110,7 +110,7 @@ KV_RANGES = {"1K-32K": (1024, 32768), "100K-131K": (102400, 131072)}
 GRIDS = {  # variants, bs, extend's bs, kv ranges, seconds per measurement, repetitions
     "quick": (["decode", "draft_extend", "draft_extend_d4", "extend"], [1, 32, 1024], [8], ["1K-32K"], 0.03, 3),
     "default": (list(VARIANTS), [1, 32, 128, 1024, 4096], [8, 64], list(KV_RANGES), 0.1, 5),
-    "full": (list(VARIANTS), [1, 8, 32, 128, 512, 1024, 4096], [8, 16, 32, 64], list(KV_RANGES), 0.3, 7),
+    "full": (list(VARIANTS), [1, 8, 32, 128, 256, 512, 1024, 4096], [8, 16, 32, 64], list(KV_RANGES), 0.3, 7),
 }
 
 
