@@ -137,7 +137,6 @@ __global__ void fill_slots(int32_t* p, size_t n) {
     p[i] = int32_t((i * 2654435761ull) & 0x3fffffff);
 }
 
-/// Whether `key` contains one of the comma-separated patterns of `list`.
 /// The seed of a case's lengths: FNV-1a of its key, so that a case draws the same batch in the full
 /// run and under --only, and adding a case changes no other case's batch.
 uint32_t case_seed(const char* key) {
@@ -146,6 +145,7 @@ uint32_t case_seed(const char* key) {
   return h;
 }
 
+/// Whether `key` contains one of the comma-separated patterns of `list`.
 bool matches_any(const char* key, const char* list) {
   const std::string all(list);
   for (size_t a = 0, b; a <= all.size(); a = b + 1) {

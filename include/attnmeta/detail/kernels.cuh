@@ -654,17 +654,17 @@ using short_starts = field_view<short_totals, &short_totals::tokens>;
 using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_SCAN_WARP_SCANS>;
 
 /// A short batch (short_batch.cuh) held by every block, in int32: each thread reads `per` =
-/// ceil(bs / 256) consecutive requests (at most Per, 1 or 4, known when compiled) and one block
-/// scan gives their prefixes; of the `grid` blocks taking part, block k writes the outputs of each
-/// thread's k-th request (blocks k, k + G, ... when G < per), every warp its share of the tail,
-/// block 0 entry 0 and the status. (A per_request_q batch of one request a thread takes
-/// short_split_step().) Returns false, having written nothing, when the batch is not short or a length passes
-/// short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost: one block scan,
-/// `per` reads and up to 4 * per tokens a thread. Threads write requests `per` apart, so it pays
-/// for per > 1 only with one token a request (decode) or four in 16-byte stores (constant q of 4);
-/// with Table and per > 1 (per-request q past 256 requests) the prefixes go to a table in dynamic
-/// shared memory (bs + 1 short_totals) instead and the tokens are taken 32 at a time from it
-/// (fill_request_tokens()): a third barrier and a search a warp.
+/// ceil(bs / 256) consecutive requests (at most Per, 1 or 4, known when compiled) and one block scan gives
+/// their prefixes; of the `grid` blocks taking part, block k writes the outputs of each thread's
+/// k-th request (blocks k, k + G, ... when G < per), every warp its share of the tail, block 0
+/// entry 0 and the status. (A per_request_q batch of one request a thread takes
+/// short_split_step().) Returns false, having written nothing, when the batch is not short or a
+/// length passes short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost:
+/// one block scan, `per` reads and up to 4 * per tokens a thread. Threads write requests `per`
+/// apart, so it pays for per > 1 only with one token a request (decode) or four in 16-byte stores
+/// (constant q of 4); with Table and per > 1 (per-request q past 256 requests) the prefixes go to a
+/// table in dynamic shared memory (bs + 1 short_totals) instead and the tokens are taken 32 at a
+/// time from it (fill_request_tokens()): a third barrier and a search a warp.
 template <bool Table, int Per, class Batch, class Clamp>
 __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
                                                  typename short_block_scan::TempStorage& storage, int block, int grid) {
@@ -982,13 +982,12 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) short_pages_
 }
 
 /// vectors_kernel's step when short_block_step() or short_split_step<8>() declined, for batches of
-/// one request a thread:
-/// single_launch_step(), out of line, so that the short path's code stays its own. With the
-/// short path built for one request a thread, bs 128 without page tables (H200, a call in a graph
-/// of 10): decode 1.94 -> 1.85 us, target verify 2.03 -> 1.90, draft extend 2.53 -> 2.44, with
-/// enable_pdl 1.55 -> 1.41, 1.58 -> 1.44, 2.05 -> 1.95. Past 256 requests (four a thread) the
-/// general step out of line cost 1-4% (decode bs 512 2.24 -> 2.32), so it stays inline there.
-/// narrow_step_kernel's too, with Narrow (int32 token values where the step's totals allow).
+/// one request a thread: single_launch_step(), out of line, so that the short path's code stays its
+/// own. With the short path built for one request a thread, bs 128 without page tables (H200, a
+/// call in a graph of 10): decode 1.94 -> 1.85 us, target verify 2.03 -> 1.90, draft extend 2.53 ->
+/// 2.44, with enable_pdl 1.55 -> 1.41, 1.58 -> 1.44, 2.05 -> 1.95. Past 256 requests (four a
+/// thread) the general step out of line cost 1-4% (decode bs 512 2.24 -> 2.32), so it stays inline
+/// there. narrow_step_kernel's too, with Narrow (int32 token values where the step's totals allow).
 template <bool Narrow = false, class Batch, class Clamp>
 __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) {
   __shared__ single_launch_storage storage;
