@@ -653,11 +653,11 @@ using short_starts = field_view<short_totals, &short_totals::tokens>;
 /// The block scan of short_block_step(): one short_totals a thread.
 using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_SCAN_WARP_SCANS>;
 
-/// A short batch (short_batch.cuh) held by every block, in int32: each thread reads `per` =
-/// ceil(bs / 256) consecutive requests (at most Per, 1 or 4, known when compiled) and one block scan gives
-/// their prefixes; of the `grid` blocks taking part, block k writes the outputs of each thread's
-/// k-th request (blocks k, k + G, ... when G < per), every warp its share of the tail, block 0
-/// entry 0 and the status. (A per_request_q batch of one request a thread takes
+/// A short batch (short_batch.cuh) held by every block, in int32: each thread reads
+/// `per` = ceil(bs / 256) consecutive requests (at most Per, 1 or 4, known when compiled) and one
+/// block scan gives their prefixes; of the `grid` blocks taking part, block k writes the outputs of
+/// each thread's k-th request (blocks k, k + G, ... when G < per), every warp its share of the
+/// tail, block 0 entry 0 and the status. (A per_request_q batch of one request a thread takes
 /// short_split_step().) Returns false, having written nothing, when the batch is not short or a
 /// length passes short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost:
 /// one block scan, `per` reads and up to 4 * per tokens a thread. Threads write requests `per`
