@@ -59,12 +59,19 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   const bool short_step = p.batch.q_per_request ? int64_t(cap.max_tokens) <= int64_t(short_q_max) * cap.max_bs
                                                 : p.batch.q_constant <= short_q_max;
   // The clusters of a short step of cluster_blocks<Threads>(bs) blocks, each holding the batch one
-  // request a thread: enough for the tail at short_q_max tokens a thread, and at least
-  // short_store_parts for per-request q, whose clusters split the tokens' scalar stores (draft
-  // extend bs 512 3.12 -> 2.86 us, bs 1024 3.42 -> 3.06).
+  // request a thread: enough for the tail at short_q_max tokens a thread, and at least three (128-
+  // thread blocks, up to 1,024 requests) or short_store_parts (512-thread blocks, past them), whose
+  // clusters split the tokens' outputs. H200, a call in a graph of 10: draft extend bs 512 3.12 ->
+  // 2.86 us, bs 1024 3.42 -> 3.06 with three against one; three against one for a constant q too,
+  // five rounds: target verify bs 512 2.571 -> 2.501, bs 1024 2.749 -> 2.670, decode bs 1024 2.663
+  // -> 2.613 (six: the same, and draft extend bs 512 1-2% slower); six against three past 1,024
+  // requests: draft extend bs 4096 4.502 -> 4.401, target verify 4,096 4.235 -> 3.999 against one.
+  // Decode past 1,024 requests keeps one: there the extra clusters' scans cost more than they take
+  // off its tokens' stores (bs 4096 3.853 -> 3.905 with three).
   const auto cluster_grid = [&](int cluster, int threads) {
     const int64_t tail_clusters = ceil_div(int64_t(cap.max_tokens), int64_t(cluster) * threads * short_q_max);
-    const int64_t least = p.batch.q_per_request ? short_store_parts : 1;
+    const bool decode = !p.batch.q_per_request && p.batch.q_constant <= 1;
+    const int64_t least = threads == cluster_threads ? 3 : decode ? 1 : short_store_parts;
     const int64_t want = tail_clusters > least ? tail_clusters : least;
     const int64_t most = sm_count / cluster > 1 ? sm_count / cluster : 1;
     return cluster * int(want < most ? want : most);
@@ -137,13 +144,13 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // it (H200, a call in a graph of 10: draft extend bs 128 2.28 -> 2.04 us; the same code built
     // into the shared kernel behind a test of q_per_request gave 2.17, and cost the constant-q
     // steps of 128 requests 0.06-0.09 us), where groups of four warps split the tokens' outputs
-    // (2.03 -> 1.92 us against the first three blocks). From 129 to 256 requests per-request q and
-    // decode take groups of whole blocks (short_split_step<8>(), at least two blocks; the general
-    // step vectors_general()); against short_block_step() (H200, bs 256, a call in a graph of 10,
-    // eight rounds, with enable_pdl in brackets): decode 1.950 -> 1.863 us (1.480 -> 1.386), draft
-    // extend 2.361 -> 2.315 (1.884 -> 1.837). A constant q of 2-4, whose tokens go out four to a
-    // 16-byte store, keeps short_block_step(): the split was no faster there (target verify 2.168
-    // -> 2.181, constant draft extend 2.179 -> 2.192).
+    // (2.03 -> 1.92 us against the first three blocks). From 129 to 256 requests short steps take
+    // groups of whole blocks (short_split_step<8>(), at least two blocks, the blocks past the first
+    // splitting the tokens' outputs; the general step vectors_general()); against
+    // short_block_step() (H200, bs 256, a call in a graph of 10, with enable_pdl in brackets):
+    // decode 1.950 -> 1.863 us (1.480 -> 1.386), draft extend 2.361 -> 2.315 (1.884 -> 1.837),
+    // target verify 2.139 -> 1.928 (1.625 -> 1.425), constant draft extend 2.160 -> 1.938 (1.630
+    // -> 1.437).
     const int split_grid = vectors_grid > 2 ? vectors_grid : 2;
     if (short_block && bs <= block_threads && p.batch.q_per_request) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
@@ -155,7 +162,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     }
     if (short_block && bs <= lane_batch_max_requests * lane_batch_max_bs)
       return launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 4>, vectors_grid, 0);
-    if (short_block && bs <= block_threads && p.batch.q_constant <= 1)
+    if (short_block && bs <= block_threads)
       return launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 8>, split_grid, smem);
     // Past 256 requests (512 for decode), where the GPU launches clusters: one cluster holds the
     // batch one request a thread (cluster_batch.cuh), and enough clusters for the tail at
@@ -175,8 +182,6 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
                                        cluster, cluster_threads, single_launch_smem(bs, false), stream, pdl,
                                        vector_params_of(p));
     }
-    if (short_block && bs <= block_threads)
-      return launch_vectors(vectors_kernel<false, 1, Batch, Clamp>, vectors_grid, smem);
     if (short_block)
       return launch_vectors(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())

@@ -123,9 +123,8 @@ __device__ __forceinline__ bool short_cluster_step(const Batch& batch, const Cla
   const int32_t max_tokens = int32_t(shape.max_tokens);  // capacity::max_tokens is an int
   // Clusters are consecutive blocks of a one-dimensional grid: the first is blocks [0, blocks).
   // Every cluster holds the whole batch, so the first short_store_parts split the tokens'
-  // outputs, a third of a thread's stores each (draft extend, q_b scalar stores of six outputs:
-  // H200, a call in a graph of 10, bs 512 3.12 -> 2.86 us, bs 1024 3.42 -> 3.06); the first writes
-  // the entries.
+  // outputs, one output each where the grid has six clusters (the launcher's cluster_grid() has
+  // the measurements); the first writes the entries.
   const int cluster_index = int(blockIdx.x) / blocks, clusters = int(gridDim.x) / blocks;
   const int parts = clusters < short_store_parts ? clusters : short_store_parts;
   at = before + at;

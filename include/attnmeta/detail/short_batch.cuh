@@ -118,12 +118,12 @@ __device__ __forceinline__ void store_short_entries(const metadata_outputs& out,
   store_prefixes(out, b + 1, through.tokens, through.kv);
 }
 
-/// Most clusters, each holding a short batch one request a thread, that split its tokens' outputs
-/// between them (token_share(); six, one output each, measured the same as three).
-constexpr int short_store_parts = 3;
-
 /// The per-token outputs that token_share() splits: the most writers it has work for.
 constexpr int token_outputs = 6;
+
+/// Most clusters, each holding a short batch one request a thread, that split its tokens' outputs
+/// between them (token_share()): one output each.
+constexpr int short_store_parts = token_outputs;
 
 /// The per-token outputs that writer `part` of `parts` (1 to token_outputs) writes when a short
 /// step's token stores are split by output between blocks or clusters, each holding the whole batch
