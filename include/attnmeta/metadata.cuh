@@ -62,12 +62,13 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   // request a thread: enough for the tail at short_q_max tokens a thread, and at least three (128-
   // thread blocks, up to 1,024 requests) or short_store_parts (512-thread blocks, past them), whose
   // clusters split the tokens' outputs. H200, a call in a graph of 10: draft extend bs 512 3.12 ->
-  // 2.86 us, bs 1024 3.42 -> 3.06 with three against one; three against one for a constant q too,
-  // five rounds: target verify bs 512 2.571 -> 2.501, bs 1024 2.749 -> 2.670, decode bs 1024 2.663
-  // -> 2.613 (six: the same, and draft extend bs 512 1-2% slower); six against three past 1,024
-  // requests: draft extend bs 4096 4.502 -> 4.401, target verify 4,096 4.235 -> 3.999 against one.
-  // Decode past 1,024 requests keeps one: there the extra clusters' scans cost more than they take
-  // off its tokens' stores (bs 4096 3.853 -> 3.905 with three).
+  // 2.86 us, bs 1024 3.42 -> 3.06 with three clusters against one. A constant q gains little from
+  // three up to 1,024 requests (two runs of five rounds, against one: target verify bs 512 -2.7%
+  // and +1.3%, bs 1024 -2.9% and +1.5%, constant draft extend bs 512 -2.2% and -1.6%, decode bs
+  // 1024 -1.9% and -0.1%; six measured the same, and draft extend bs 512 0-1.3% slower with six);
+  // past 1,024 requests six gain (target verify bs 4096 4.281 -> 3.958 against one, draft extend
+  // 4.548 -> 4.344 against three). Decode past 1,024 requests keeps one: there the extra clusters'
+  // scans cost more than they take off its tokens' stores (bs 4096 3.853 -> 3.905 with three).
   const auto cluster_grid = [&](int cluster, int threads) {
     const int64_t tail_clusters = ceil_div(int64_t(cap.max_tokens), int64_t(cluster) * threads * short_q_max);
     const bool decode = !p.batch.q_per_request && p.batch.q_constant <= 1;
