@@ -3,10 +3,10 @@
 // Steps without page tables: up to 32 requests (64 when not short) take lane_batch_kernel, where
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
 // take vectors_kernel, one scan of the batch in every block (short_split_step(): up to 128 requests
-// two warps for each 32 requests, 129-256 whole blocks for decode and per-request q), or past 256
-// requests on compute capability 9.0 and later cluster_vectors_kernel, one thread-block cluster
-// holding the batch one request a thread (cluster_batch.cuh), and cluster_wide_kernel the same past
-// 1,024 requests, up to 4,096 (path::automatic). Longer steps without page tables past 64 requests
+// two warps for each 32 requests, 129-256 whole blocks, the tokens' outputs split between them),
+// or past 256 requests on compute capability 9.0 and later cluster_vectors_kernel, one
+// thread-block cluster holding the batch one request a thread (cluster_batch.cuh), and
+// cluster_wide_kernel the same past 1,024 requests, up to 4,096 (path::automatic). Longer steps without page tables past 64 requests
 // (prefill) take narrow_step_kernel, whose blocks scan the batch in int32 where its lengths allow.
 // The others end in fill_vectors() and copy_units(), which the blocks run over a table of
 // per-request prefixes (request_totals at 0..bs): in shared memory for the single launch, where
