@@ -252,20 +252,20 @@ TEST_CASE("short batches of 33-1,024 requests, one a thread: every cluster size,
           "over several blocks or clusters",
           "[gpu][short]") {
   // On compute capability 9.0, past 256 requests (512 for decode), these take
-  // cluster_vectors_kernel: clusters of ceil(bs / 128) blocks, each holding the batch one request
-  // a thread, at least three, and up to six of them (as many as the tail asks for) splitting the
-  // tokens' outputs, every cluster writing its share of the tail; 33-256 take vectors_kernel (short_split_step()), whose groups
-  // of warps each hold the batch: up to 128 requests groups of four warps, 129-256 whole blocks (at
-  // least two). Group 0 writes the entries; the next writes the tokens for a constant q up to 128
-  // requests, and otherwise the groups past the first, one to six as the grid has, split the
-  // tokens' outputs (16-byte stores for a constant q of 4 where aligned, scalar ones where variant
-  // 3 misaligns them). bs at both sides of each block edge and of the launcher's; q_b of
-  // 0-4 (empty requests, q above kv' for the status bit); variant 0 sizes the capacity to N, 1
-  // gives it 20,000 rows more (several clusters for the tail), 2 cuts it three rows short of N (the
-  // over-capacity bit), 3 misaligns the per-token outputs and asks for a random subset of them;
-  // variant 4 puts one length at short_len_limit(bs) (the general step in every block); variant 5
-  // holds at most 60 rows (a grid of one block, or the split step's least of two). Constant draft
-  // extend takes a q of 2, 3 and 4 in variants 1, 3 and 5.
+  // cluster_vectors_kernel: clusters of ceil(bs / 128) blocks, each holding the batch one request a
+  // thread, at least three, and up to six of them (as many as the tail asks for) splitting the
+  // tokens' outputs, every cluster writing its share of the tail; 33-256 take vectors_kernel
+  // (short_split_step()), whose groups of warps each hold the batch: up to 128 requests groups of
+  // four warps, 129-256 whole blocks (at least two). Group 0 writes the entries; the next writes
+  // the tokens for a constant q up to 128 requests, and otherwise the groups past the first, one to
+  // six as the grid has, split the tokens' outputs (16-byte stores for a constant q of 4 where
+  // aligned, scalar ones where variant 3 misaligns them). bs at both sides of each block edge and
+  // of the launcher's; q_b of 0-4 (empty requests, q above kv' for the status bit); variant 0 sizes
+  // the capacity to N, 1 gives it 20,000 rows more (several clusters for the tail), 2 cuts it three
+  // rows short of N (the over-capacity bit), 3 misaligns the per-token outputs and asks for a
+  // random subset of them; variant 4 puts one length at short_len_limit(bs) (the general step in
+  // every block); variant 5 holds at most 60 rows (a grid of one block, or the split step's least
+  // of two). Constant draft extend takes a q of 2, 3 and 4 in variants 1, 3 and 5.
   std::mt19937_64 rng(0xc1a5);
   for (int bs : {33, 64, 65, 100, 128, 129, 200, 255, 256, 257, 384, 385, 512, 513, 640, 896, 897, 1023, 1024}) {
     int shift = 0;

@@ -3,11 +3,12 @@
 // Steps without page tables: up to 32 requests (64 when not short) take lane_batch_kernel, where
 // every warp holds the batch's prefixes in its registers; larger short batches (short_batch.cuh)
 // take vectors_kernel, one scan of the batch in every block (short_split_step(): up to 128 requests
-// two warps for each 32 requests, 129-256 whole blocks, the tokens' outputs split between them),
-// or past 256 requests on compute capability 9.0 and later cluster_vectors_kernel, one
-// thread-block cluster holding the batch one request a thread (cluster_batch.cuh), and
-// cluster_wide_kernel the same past 1,024 requests, up to 4,096 (path::automatic). Longer steps without page tables past 64 requests
-// (prefill) take narrow_step_kernel, whose blocks scan the batch in int32 where its lengths allow.
+// two warps for each 32 requests, 129-256 whole blocks, the tokens' outputs split between them), or
+// past 256 requests on compute capability 9.0 and later cluster_vectors_kernel, one thread-block
+// cluster holding the batch one request a thread (cluster_batch.cuh), and cluster_wide_kernel the
+// same past 1,024 requests, up to 4,096 (path::automatic). Longer steps without page tables past 64
+// requests (prefill) take narrow_step_kernel, whose blocks scan the batch in int32 where its
+// lengths allow.
 // The others end in fill_vectors() and copy_units(), which the blocks run over a table of
 // per-request prefixes (request_totals at 0..bs): in shared memory for the single launch, where
 // each block scans the batch itself; in the workspace for the device-scan path, where
@@ -658,13 +659,14 @@ using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_
 /// block scan gives their prefixes; of the `grid` blocks taking part, block k writes the outputs of
 /// each thread's k-th request (blocks k, k + G, ... when G < per), every warp its share of the
 /// tail, block 0 entry 0 and the status. (The launcher sends batches of one request a thread to
-/// short_split_step(), and this step gets Per = 4, past 256 requests.) Returns false, having written nothing, when the batch is not short or a
-/// length passes short_len_limit(bs) (or is negative). Every thread of the block calls it. Cost:
-/// one block scan, `per` reads and up to 4 * per tokens a thread. Threads write requests `per`
-/// apart, so it pays for per > 1 only with one token a request (decode) or four in 16-byte stores
-/// (constant q of 4); with Table and per > 1 (per-request q past 256 requests) the prefixes go to a
-/// table in dynamic shared memory (bs + 1 short_totals) instead and the tokens are taken 32 at a
-/// time from it (fill_request_tokens()): a third barrier and a search a warp.
+/// short_split_step(), and this step gets Per = 4, past 256 requests.) Returns false, having
+/// written nothing, when the batch is not short or a length passes short_len_limit(bs) (or is
+/// negative). Every thread of the block calls it. Cost: one block scan, `per` reads and up to
+/// 4 * per tokens a thread. Threads write requests `per` apart, so it pays for per > 1 only with
+/// one token a request (decode) or four in 16-byte stores (constant q of 4); with Table and per > 1
+/// (per-request q past 256 requests) the prefixes go to a table in dynamic shared memory (bs + 1
+/// short_totals) instead and the tokens are taken 32 at a time from it (fill_request_tokens()): a
+/// third barrier and a search a warp.
 template <bool Table, int Per, class Batch, class Clamp>
 __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
                                                  typename short_block_scan::TempStorage& storage, int block, int grid) {
