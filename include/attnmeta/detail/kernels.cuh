@@ -655,7 +655,7 @@ using short_starts = field_view<short_totals, &short_totals::tokens>;
 using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_SCAN_WARP_SCANS>;
 
 /// A short batch (short_batch.cuh) held by every block, in int32: each thread reads
-/// `per` = ceil(bs / 256) consecutive requests (at most Per, 1 or 4, known when compiled) and one
+/// `per` = ceil(bs / 256) consecutive requests (at most Per, known when compiled) and one
 /// block scan gives their prefixes; of the `grid` blocks taking part, block k writes the outputs of
 /// each thread's k-th request (blocks k, k + G, ... when G < per), every warp its share of the
 /// tail, block 0 entry 0 and the status. (The launcher sends batches of one request a thread to
@@ -670,10 +670,9 @@ using short_block_scan = cub::BlockScan<short_totals, block_threads, cub::BLOCK_
 template <bool Table, int Per, class Batch, class Clamp>
 __device__ __forceinline__ bool short_block_step(const step_params<Batch, Clamp>& p,
                                                  typename short_block_scan::TempStorage& storage, int block, int grid) {
-  static_assert(Per >= 1 && Per <= short_block_requests, "requests a thread");
-  static_assert(Per > 1 || !is_per_request_q<Batch>, "per-request q of one request a thread: short_split_step()");
+  static_assert(Per > 1 && Per <= short_block_requests, "requests a thread (one a thread: short_split_step())");
   const int bs = p.batch.bs;  // <= Per * block_threads
-  const int per = Per == 1 ? 1 : (bs + block_threads - 1) / block_threads;
+  const int per = (bs + block_threads - 1) / block_threads;
   const int first = int(threadIdx.x) * per;
   const int32_t limit = short_len_limit(bs);
   short_request r[Per];
@@ -1007,8 +1006,10 @@ __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) 
 }
 
 /// The single launch of a step without page tables: short_block_step() for a short batch of at
-/// most Per * 256 requests (with Table, past 256 requests, through a table), else the general step
-/// (vectors_general() for Per = 1). Three blocks an SM: the two paths together need 80 registers.
+/// most Per * 256 requests, Per > 1 (with Table, past 256 requests, through a table), else the
+/// general step; one request a thread (Per = 1) takes a split step (Split, below), and
+/// vectors_general() when it declines. Three blocks an SM: the two paths together need 80
+/// registers.
 /// With Split = 4 (Per = 1, at most 128 requests) the general step is lane_batch_grid_step(), four
 /// requests a lane: the kernel has no stack and needs no shared-memory table (H200, bs 128, a call
 /// in a graph of 10, five rounds: decode 1.901 -> 1.856 us, target verify 1.900 -> 1.871, draft
@@ -1021,8 +1022,8 @@ __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) 
 /// blocks) the short step is short_split_step<8>(), the general step vectors_general().
 template <bool Table, int Per, class Batch, class Clamp, int Split = 0>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(vector_params<Batch, Clamp> v) {
-  static_assert(Split == 0 || (Per == 1 && !Table && (Split == 4 || Split == 8)),
-                "split steps hold one request a thread");
+  static_assert(Split == 0 ? Per > 1 : Per == 1 && !Table && (Split == 4 || Split == 8),
+                "split steps hold one request a thread, short_block_step() more");
   const step_params<Batch, Clamp> p = v.step();
   __shared__ single_launch_storage storage;
   await_previous_grid();
