@@ -374,6 +374,40 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
   }
 }
 
+TEST_CASE("every output or all but one: the short steps' kernels built for every output and their twins",
+          "[gpu][short][outputs]") {
+  // Where every output is asked for (the nine 1-D ones, and both page tables in a page-table step),
+  // the launchers of short steps take kernels built without the outputs' null tests
+  // (assume_outputs()): lane_batch_kernel up to 32 requests, vectors_kernel up to 256 (and for
+  // decode up to 512), cluster_vectors_kernel for per-request q up to 1,024, cluster_wide_kernel
+  // up to 4,096, static_pages_kernel for per-request q up to 32 with page tables. Variant 0 asks
+  // for every output (those kernels), 1 leaves one of the nine 1-D outputs out, drawn at random
+  // (the same kernels built with their null tests, which must skip it), 2 one of the two page
+  // tables (past 32 requests another 1-D output). The status word is there in all three.
+  std::mt19937_64 rng(0xf011);
+  for (int bs : {1, 8, 32, 100, 200, 400, 700, 2000})
+    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
+      for (int variant = 0; variant < 3; ++variant) {
+        // Page tables up to 32 requests: both in variant 0 and 1 half the time, one of them in 2.
+        const bool pages = bs <= 32 && (variant == 2 || rng() % 2 == 0);
+        step_case c = short_case(rng, m, bs, [&](int) { return int64_t(1 + rng() % 4); });
+        int64_t n = 0;
+        for (int b = 0; b < bs; ++b) {
+          c.s.seq[b] = int64_t(rng() % (pages ? 3000 : 40000));
+          n += c.s.q[b];
+        }
+        c.page_table = c.block_table = false;
+        if (pages) use_dense_pages(c, rng, true, true, 3000, 64, bs + 5);
+        if (variant == 1 || (variant == 2 && !pages)) c.which = all_1d & ~(1u << (rng() % 9));
+        if (variant == 2 && pages) (rng() % 2 ? c.page_table : c.block_table) = false;
+        c.opt.topk = rng() % 2 ? INT32_MAX : 2048;
+        c.cap.max_bs = bs;
+        c.cap.max_tokens = int(n);
+        INFO("bs " << bs << " variant " << variant << " " << c.describe());
+        require_equal_on(c, path::automatic);
+      }
+}
+
 TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pooled clamp, empty requests",
           "[gpu][long]") {
   // Prefill-sized requests through the warp batch (one request a lane up to bs 32, two up to 64),

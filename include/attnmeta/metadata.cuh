@@ -89,9 +89,10 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     }
     if (clusters) {
       const int cluster = cluster_blocks<wide_cluster_threads>(bs);
-      return launch_kernel_in_clusters(cluster_wide_kernel<Batch, Clamp>, cluster_grid(cluster, wide_cluster_threads),
-                                       cluster, wide_cluster_threads, 0, stream, pdl, vector_params_of(p),
-                                       static_cast<request_totals*>(workspace));
+      return launch_kernel_in_clusters(every_output(p.out, false) ? cluster_wide_kernel<Batch, Clamp, true>
+                                                                  : cluster_wide_kernel<Batch, Clamp>,
+                                       cluster_grid(cluster, wide_cluster_threads), cluster, wide_cluster_threads, 0,
+                                       stream, pdl, vector_params_of(p), static_cast<request_totals*>(workspace));
     }
     algorithm = bs <= single_launch_max_bs ? path::single_launch : path::device_scan;
   }
@@ -119,9 +120,23 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     };
     if (p.shape.wants_pages() && short_step && bs > lane_batch_max_bs && short_pages_fit<block_threads>(p.batch, p.shape))
       return launch(short_pages_kernel<Vec, Batch, Clamp>, grid, smem);
-    if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape))
-      return launch_with(static_pages_kernel<Vec, per_request_q<Batch>, Clamp>, grid, smem,
-                         step_params<per_request_q<Batch>, Clamp>{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out});
+    // Where the caller asks for every output, the kernels of short steps are the ones built without
+    // the outputs' null tests (Full: assume_outputs()). H200, a call in a graph of 10, medians of
+    // six and eight rounds: decode bs 1 1.486 -> 1.459 us, bs 32 1.560 -> 1.522, bs 128 1.622 ->
+    // 1.594, bs 256 1.869 -> 1.829, bs 512 2.248 -> 2.188, bs 4096 3.916 -> 3.859; target verify
+    // bs 1 1.601 -> 1.525, bs 32 1.685 -> 1.613 (with enable_pdl 1.212 -> 1.261, slower), bs 128
+    // 1.722 -> 1.674, bs 256 1.913 -> 1.857; draft extend bs 32 1.772 -> 1.708, bs 128 1.939 ->
+    // 1.851, bs 256 2.242 -> 2.136, bs 4096 4.348 -> 4.232, with page tables bs 1 2.319 -> 2.244.
+    // Not taken, measured slower: the cluster step of a constant q (target verify bs 512 2.542 ->
+    // 2.577, constant draft extend bs 1024 2.595 -> 2.644) and the constant-q page steps of
+    // static_pages_kernel (target verify bs 1 2.010 -> 2.090, decode bs 1 1.804 -> 1.833).
+    const bool full = every_output(p.out, p.shape.wants_pages());
+    if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape)) {
+      const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
+      if constexpr (Vec)
+        if (full) return launch_with(static_pages_kernel<Vec, per_request_q<Batch>, Clamp, true>, grid, smem, q);
+      return launch_with(static_pages_kernel<Vec, per_request_q<Batch>, Clamp>, grid, smem, q);
+    }
     if (p.shape.wants_pages() && !p.batch.q_per_request && static_units(p.batch, p.shape)) {
       // A warp a slot where the GPU holds them (static_slots()), past block 0.
       const int64_t slot_blocks = 1 + ceil_div(int64_t(static_slots(bs, p.shape)), int64_t(block_threads / 32));
@@ -129,7 +144,9 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
                     grid_blocks(sm_count, cap, bs, p.shape, min_blocks_per_sm, slot_blocks), 0);
     }
     if (p.shape.wants_pages()) return launch(single_launch_kernel<Vec, Batch, Clamp>, grid, smem);
-    if (bs <= lane_batch_max_bs && short_step) return launch_vectors(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);
+    if (bs <= lane_batch_max_bs && short_step)
+      return full ? launch_vectors(lane_batch_kernel<true, 1, Batch, Clamp, true>, grid, 0)
+                  : launch_vectors(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);
     if (bs <= lane_batch_max_bs) return launch_vectors(lane_batch_kernel<false, 1, Batch, Clamp>, rescan_grid, 0);
     if (bs <= 2 * lane_batch_max_bs && !short_step)
       return launch_vectors(lane_batch_kernel<false, 2, Batch, Clamp>, rescan_grid, 0);
@@ -156,15 +173,21 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (short_block && bs <= block_threads && p.batch.q_per_request) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
       if (bs <= lane_batch_max_requests * lane_batch_max_bs)
-        return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 4>, vectors_grid, 0,
-                           vector_params_of(q));
-      return launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 8>, split_grid, smem,
-                         vector_params_of(q));
+        return full ? launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 4, true>, vectors_grid, 0,
+                                  vector_params_of(q))
+                    : launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 4>, vectors_grid, 0,
+                                  vector_params_of(q));
+      return full ? launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 8, true>, split_grid, smem,
+                                vector_params_of(q))
+                  : launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 8>, split_grid, smem,
+                                vector_params_of(q));
     }
     if (short_block && bs <= lane_batch_max_requests * lane_batch_max_bs)
-      return launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 4>, vectors_grid, 0);
+      return full ? launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 4, true>, vectors_grid, 0)
+                  : launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 4>, vectors_grid, 0);
     if (short_block && bs <= block_threads)
-      return launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 8>, split_grid, smem);
+      return full ? launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 8, true>, split_grid, smem)
+                  : launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 8>, split_grid, smem);
     // Past 256 requests (512 for decode), where the GPU launches clusters: one cluster holds the
     // batch one request a thread (cluster_batch.cuh), and enough clusters for the tail at
     // short_q_max tokens a thread. H200, a call in a graph of 10, against vectors_kernel: target
@@ -179,12 +202,15 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     }
     if (clusters) {
       const int cluster = cluster_blocks(bs);
-      return launch_kernel_in_clusters(cluster_vectors_kernel<Batch, Clamp>, cluster_grid(cluster, cluster_threads),
+      return launch_kernel_in_clusters(full && p.batch.q_per_request ? cluster_vectors_kernel<Batch, Clamp, true>
+                                                                      : cluster_vectors_kernel<Batch, Clamp>,
+                                       cluster_grid(cluster, cluster_threads),
                                        cluster, cluster_threads, single_launch_smem(bs, false), stream, pdl,
                                        vector_params_of(p));
     }
     if (short_block)
-      return launch_vectors(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
+      return full ? launch_vectors(vectors_kernel<false, short_block_requests, Batch, Clamp, 0, true>, vectors_grid, smem)
+                  : launch_vectors(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
       return launch_vectors(vectors_kernel<true, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     // The rest (prefill past 128 requests, and any step no kernel above takes): the same (against

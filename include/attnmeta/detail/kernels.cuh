@@ -130,6 +130,38 @@ __device__ __forceinline__ bool wants_tokens(const metadata_outputs& out) {
          out.key_end;
 }
 
+/// Whether the caller passed every output a step can write: the nine 1-D outputs, and with `pages`
+/// both page tables (the status word stays optional). The launchers of small steps then take a
+/// kernel built with Full (assume_outputs()).
+inline bool every_output(const metadata_outputs& out, bool pages) {
+  return out.cache_seqlens && out.cu_seqlens_k && out.cu_seqlens_q && out.token_to_request && out.seqlens_expanded &&
+         out.topk_seqlens && out.cu_topk_seqlens && out.key_start && out.key_end &&
+         (!pages || (out.page_table && out.block_table));
+}
+
+/// With Full, tells the compiler that every output of every_output(out, Pages) is there, so that
+/// the stores of a kernel built so go without their null tests (`if (out.x)`: a compare and a
+/// branch an output on a small step's one path). Writers that are handed a part of the outputs
+/// (token_share()) still test theirs. Without Full, nothing.
+template <bool Full, bool Pages = false>
+__device__ __forceinline__ void assume_outputs(const metadata_outputs& out) {
+  if constexpr (Full) {
+    __builtin_assume(out.cache_seqlens != nullptr);
+    __builtin_assume(out.cu_seqlens_k != nullptr);
+    __builtin_assume(out.cu_seqlens_q != nullptr);
+    __builtin_assume(out.token_to_request != nullptr);
+    __builtin_assume(out.seqlens_expanded != nullptr);
+    __builtin_assume(out.topk_seqlens != nullptr);
+    __builtin_assume(out.cu_topk_seqlens != nullptr);
+    __builtin_assume(out.key_start != nullptr);
+    __builtin_assume(out.key_end != nullptr);
+    if constexpr (Pages) {
+      __builtin_assume(out.page_table != nullptr);
+      __builtin_assume(out.block_table != nullptr);
+    }
+  }
+}
+
 /// offsets[first + i]: a view of indexable offsets from entry `first` on.
 template <class Offsets>
 struct shifted {
@@ -608,9 +640,10 @@ __device__ __forceinline__ void lane_batch_grid_step(const step_params<Batch, Cl
 }
 
 /// lane_batch_grid_step() as a kernel.
-template <bool TryShort, int R, class Batch, class Clamp>
+template <bool TryShort, int R, class Batch, class Clamp, bool Full = false>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) lane_batch_kernel(vector_params<Batch, Clamp> v) {
   const step_params<Batch, Clamp> p = v.step();
+  assume_outputs<Full>(p.out);
   static_assert(R <= 2, "one or two requests a lane (four needed launch bounds of their own)");
   await_previous_grid();
   lane_batch_grid_step<TryShort, R>(p);
@@ -941,8 +974,10 @@ __device__ __noinline__ void static_pages_general(const step_params<Batch, Clamp
 /// The single launch of a static_units() step with page tables: the blocks past 0 copy by
 /// copy_static_units(), block 0 writes the vectors (short_first_block(), else a general step).
 /// Dynamic shared memory: single_launch_smem() for per-request q, none for a constant q.
-template <bool Vec, class Batch, class Clamp>
+template <bool Vec, class Batch, class Clamp, bool Full = false>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) static_pages_kernel(step_params<Batch, Clamp> p) {
+  assume_outputs<Full, true>(p.out);
+  if constexpr (Full) __builtin_assume(p.shape.page_table);
   await_previous_grid();
   if (blockIdx.x > 0) {  // consecutive slots to different blocks: spread over the SMs
     copy_static_units<Vec>(p, int(threadIdx.x / 32) * (gridDim.x - 1) + (blockIdx.x - 1),
@@ -1020,11 +1055,12 @@ __device__ __noinline__ void vectors_general(const step_params<Batch, Clamp> p) 
 /// 1.303, 1.375 -> 1.308), and for per-request q (eight rounds: draft extend bs 128 2.032 -> 1.922
 /// us, with enable_pdl 1.615 -> 1.494). With Split = 8 (Per = 1, 129-256 requests, at least two
 /// blocks) the short step is short_split_step<8>(), the general step vectors_general().
-template <bool Table, int Per, class Batch, class Clamp, int Split = 0>
+template <bool Table, int Per, class Batch, class Clamp, int Split = 0, bool Full = false>
 __global__ void __launch_bounds__(block_threads, vectors_blocks_per_sm) vectors_kernel(vector_params<Batch, Clamp> v) {
   static_assert(Split == 0 ? Per > 1 : Per == 1 && !Table && (Split == 4 || Split == 8),
                 "split steps hold one request a thread, short_block_step() more");
   const step_params<Batch, Clamp> p = v.step();
+  assume_outputs<Full>(p.out);
   __shared__ single_launch_storage storage;
   await_previous_grid();
   if constexpr (Split > 0) {
@@ -1188,9 +1224,10 @@ __device__ __noinline__ void cluster_general(const step_params<Batch, Clamp> p) 
 /// threads, the first of which holds the batch one request a thread (short_cluster_step()); the
 /// other clusters write their share of the tail. When a request is not short, every block takes
 /// the general step (cluster_general()).
-template <class Batch, class Clamp>
+template <class Batch, class Clamp, bool Full = false>
 __global__ void __launch_bounds__(cluster_threads) cluster_vectors_kernel(vector_params<Batch, Clamp> v) {
   const step_params<Batch, Clamp> p = v.step();
+  assume_outputs<Full>(p.out);
   __shared__ short_cluster_scan<cluster_threads>::TempStorage storage;
   __shared__ short_totals block_total;
   await_previous_grid();
@@ -1256,10 +1293,11 @@ __device__ __noinline__ void cluster_wide_general(const step_params<Batch, Clamp
 /// short (wide_len_limit()), the first cluster alone scans the batch into `table` (the workspace)
 /// and writes every output from it (cluster_wide_general(): 13.5 us at 4,096 requests, where the
 /// device-scan path takes 7.5).
-template <class Batch, class Clamp>
+template <class Batch, class Clamp, bool Full = false>
 __global__ void __launch_bounds__(wide_cluster_threads) cluster_wide_kernel(vector_params<Batch, Clamp> v,
                                                                            request_totals* table) {
   const step_params<Batch, Clamp> p = v.step();
+  assume_outputs<Full>(p.out);
   __shared__ short_cluster_scan<wide_cluster_threads>::TempStorage storage;
   __shared__ short_totals block_total;
   await_previous_grid();
