@@ -374,23 +374,27 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
   }
 }
 
-TEST_CASE("every output or all but one: the short steps' kernels built for every output and their twins",
+TEST_CASE("every output or all but one: the kernels built for every output and their twins",
           "[gpu][short][outputs]") {
   // Where every output is asked for (the nine 1-D ones, and both page tables in a page-table step),
-  // the launchers of short steps take kernels built without the outputs' null tests
-  // (assume_outputs()): lane_batch_kernel up to 32 requests, vectors_kernel up to 256 (and for
-  // decode up to 512), cluster_vectors_kernel for per-request q up to 1,024, cluster_wide_kernel
-  // up to 4,096, static_pages_kernel for per-request q up to 32 with page tables. Variant 0 asks
-  // for every output (those kernels), 1 leaves one of the nine 1-D outputs out, drawn at random
-  // (the same kernels built with their null tests, which must skip it), 2 one of the two page
-  // tables (past 32 requests another 1-D output). The status word is there in all three.
+  // the launchers take kernels built without the outputs' null tests (assume_outputs()):
+  // lane_batch_kernel up to 32 requests (64 for prefill), vectors_kernel up to 256 (and for decode
+  // up to 512), cluster_vectors_kernel for per-request q up to 1,024, cluster_wide_kernel up to
+  // 4,096, narrow_step_kernel for prefill past 64 requests, static_pages_kernel for per-request q
+  // up to 32 with page tables. Prefill (extend, q_b up to 300) runs beside the short modes.
+  // Variant 0 asks for every output (those kernels), 1 leaves one of the nine 1-D outputs out,
+  // drawn at random (the same kernels built with their null tests, which must skip it), 2 one of
+  // the two page tables (past 32 requests, and for prefill, another 1-D output). The status word
+  // is there in all three.
   std::mt19937_64 rng(0xf011);
-  for (int bs : {1, 8, 32, 100, 200, 400, 700, 2000})
-    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
+  for (int bs : {1, 8, 32, 50, 100, 200, 400, 700, 2000})
+    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const, mode::extend})
       for (int variant = 0; variant < 3; ++variant) {
         // Page tables up to 32 requests: both in variant 0 and 1 half the time, one of them in 2.
-        const bool pages = bs <= 32 && (variant == 2 || rng() % 2 == 0);
+        const bool pages = bs <= 32 && m != mode::extend && (variant == 2 || rng() % 2 == 0);
         step_case c = short_case(rng, m, bs, [&](int) { return int64_t(1 + rng() % 4); });
+        if (m == mode::extend)
+          for (auto& q : c.s.q) q = int64_t(1 + rng() % (bs <= 200 ? 300 : 40));
         int64_t n = 0;
         for (int b = 0; b < bs; ++b) {
           c.s.seq[b] = int64_t(rng() % (pages ? 3000 : 40000));

@@ -1192,9 +1192,10 @@ __device__ __forceinline__ bool narrow_block_step(const step_params<Batch, Clamp
 /// past 64 requests): narrow_block_step(), else single_launch_step() out of line (inline, the
 /// kernel spilled registers). Dynamic shared memory:
 /// single_launch_smem(bs, false), which holds narrow_block_step()'s table too.
-template <int Per, class Batch, class Clamp>
+template <int Per, class Batch, class Clamp, bool Full = false>
 __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) narrow_step_kernel(vector_params<Batch, Clamp> v) {
   const step_params<Batch, Clamp> p = v.step();
+  assume_outputs<Full>(p.out);
   __shared__ narrow_block_scan::TempStorage storage;
   await_previous_grid();
   if (narrow_block_step<Per>(p, storage)) return;
