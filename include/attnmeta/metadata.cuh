@@ -87,7 +87,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
         int64_t(cap.max_tokens) <= int64_t(short_q_max) * cluster_max_bs) {
       if (cudaError_t e = current_device_has_clusters(clusters)) return e;
     }
-    if (clusters) {
+    if (clusters) {  // built without the null tests where every output is asked for (below)
       const int cluster = cluster_blocks<wide_cluster_threads>(bs);
       return launch_kernel_in_clusters(every_output(p.out, false) ? cluster_wide_kernel<Batch, Clamp, true>
                                                                   : cluster_wide_kernel<Batch, Clamp>,
@@ -122,17 +122,18 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       return launch(short_pages_kernel<Vec, Batch, Clamp>, grid, smem);
     // Where the caller asks for every output, the kernels of steps without page tables, and of
     // small per-request-q steps with them, are the ones built without the outputs' null tests
-    // (Full: assume_outputs()). H200, a call in a graph of 10, medians of
-    // six and eight rounds: decode bs 1 1.486 -> 1.459 us, bs 32 1.560 -> 1.522, bs 128 1.622 ->
-    // 1.594, bs 256 1.869 -> 1.829, bs 512 2.248 -> 2.188, bs 4096 3.916 -> 3.859; target verify
-    // bs 1 1.601 -> 1.525, bs 32 1.685 -> 1.613 (with enable_pdl 1.212 -> 1.261, slower), bs 128
-    // 1.722 -> 1.674, bs 256 1.913 -> 1.857; draft extend bs 32 1.772 -> 1.708, bs 128 1.939 ->
-    // 1.851, bs 256 2.242 -> 2.136, bs 4096 4.348 -> 4.232, with page tables bs 1 2.319 -> 2.244.
+    // (Full: assume_outputs()). H200, a call in a graph of 10, medians of six and eight rounds:
+    // decode bs 1 1.486 -> 1.459 us, bs 32 1.560 -> 1.522, bs 128 1.622 -> 1.594, bs 256 1.869
+    // -> 1.829, bs 512 2.248 -> 2.188, bs 4096 3.916 -> 3.859; target verify bs 1 1.601 -> 1.525,
+    // bs 32 1.685 -> 1.613 (with enable_pdl 1.212 -> 1.261, slower), bs 128 1.722 -> 1.674, bs
+    // 256 1.913 -> 1.857; draft extend bs 32 1.772 -> 1.708, bs 128 1.939 -> 1.851, bs 256 2.242
+    // -> 2.136, bs 4096 4.348 -> 4.232, with page tables bs 1 2.319 -> 2.244.
     // The same for prefill (lane_batch_kernel<false, ..>, narrow_step_kernel): bs 8 2.336 -> 2.210,
     // bs 32 2.919 -> 2.827, bs 64 4.195 -> 4.096, 256 requests of 1-1,024 tokens 4.085 -> 3.990.
     // Not taken, measured slower: the cluster step of a constant q (target verify bs 512 2.542 ->
     // 2.577, constant draft extend bs 1024 2.595 -> 2.644) and the constant-q page steps of
-    // static_pages_kernel (target verify bs 1 2.010 -> 2.090, decode bs 1 1.804 -> 1.833).
+    // static_pages_kernel (target verify bs 1 2.010 -> 2.090, decode bs 1 1.804 -> 1.833), and
+    // short_pages_kernel (decode bs 128 4.965 -> 5.045, bs 512 20.086 -> 20.266).
     const bool full = every_output(p.out, p.shape.wants_pages());
     if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape)) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};

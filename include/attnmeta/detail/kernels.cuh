@@ -16,7 +16,9 @@
 // which places their units without the table (copy_static_units(): a warp scans q_b when it is per
 // request), so that the copying does not wait for block 0's scan; short batches past 32 requests
 // with page tables take short_pages_kernel, whose copying blocks scan only what the copy needs
-// (short_pages.cuh).
+// (short_pages.cuh). Most kernels of steps without page tables, and static_pages_kernel for
+// per-request q, come built twice: with their outputs' null tests, and without them (Full,
+// assume_outputs()) for a caller that asks for every output.
 #pragma once
 
 #include "../block_offsets.cuh"
