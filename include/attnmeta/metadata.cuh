@@ -58,6 +58,21 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
   // The kernels check it on the device either way; this spares a prefill the check.
   const bool short_step = p.batch.q_per_request ? int64_t(cap.max_tokens) <= int64_t(short_q_max) * cap.max_bs
                                                 : p.batch.q_constant <= short_q_max;
+  // Where the caller asks for every output, the kernels of steps without page tables, and of
+  // small per-request-q steps with them, are the ones built without the outputs' null tests
+  // (Full: assume_outputs()). H200, a call in a graph of 10, medians of six and eight rounds:
+  // decode bs 1 1.486 -> 1.459 us, bs 32 1.560 -> 1.522, bs 128 1.622 -> 1.594, bs 256 1.869
+  // -> 1.829, bs 512 2.248 -> 2.188, bs 4096 3.916 -> 3.859; target verify bs 1 1.601 -> 1.525,
+  // bs 32 1.685 -> 1.613 (with enable_pdl 1.212 -> 1.261, slower), bs 128 1.722 -> 1.674, bs
+  // 256 1.913 -> 1.857; draft extend bs 32 1.772 -> 1.708, bs 128 1.939 -> 1.851, bs 256 2.242
+  // -> 2.136, bs 4096 4.348 -> 4.232, with page tables bs 1 2.319 -> 2.244.
+  // The same for prefill (lane_batch_kernel<false, ..>, narrow_step_kernel): bs 8 2.336 -> 2.210,
+  // bs 32 2.919 -> 2.827, bs 64 4.195 -> 4.096, 256 requests of 1-1,024 tokens 4.085 -> 3.990.
+  // Not taken, measured slower: the cluster step of a constant q (target verify bs 512 2.542 ->
+  // 2.577, constant draft extend bs 1024 2.595 -> 2.644) and the constant-q page steps of
+  // static_pages_kernel (target verify bs 1 2.010 -> 2.090, decode bs 1 1.804 -> 1.833), and
+  // short_pages_kernel (decode bs 128 4.965 -> 5.045, bs 512 20.086 -> 20.266).
+  const bool full = every_output(p.out, p.shape.wants_pages());
   // The clusters of a short step of cluster_blocks<Threads>(bs) blocks, each holding the batch one
   // request a thread: enough for the tail at short_q_max tokens a thread, and at least three (128-
   // thread blocks, up to 1,024 requests) or short_store_parts (512-thread blocks, past them), whose
@@ -87,10 +102,10 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
         int64_t(cap.max_tokens) <= int64_t(short_q_max) * cluster_max_bs) {
       if (cudaError_t e = current_device_has_clusters(clusters)) return e;
     }
-    if (clusters) {  // built without the null tests where every output is asked for (below)
+    if (clusters) {
       const int cluster = cluster_blocks<wide_cluster_threads>(bs);
-      return launch_kernel_in_clusters(every_output(p.out, false) ? cluster_wide_kernel<Batch, Clamp, true>
-                                                                  : cluster_wide_kernel<Batch, Clamp>,
+      return launch_kernel_in_clusters(full ? cluster_wide_kernel<Batch, Clamp, true>
+                                            : cluster_wide_kernel<Batch, Clamp>,
                                        cluster_grid(cluster, wide_cluster_threads), cluster, wide_cluster_threads, 0,
                                        stream, pdl, vector_params_of(p), static_cast<request_totals*>(workspace));
     }
@@ -120,21 +135,6 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     };
     if (p.shape.wants_pages() && short_step && bs > lane_batch_max_bs && short_pages_fit<block_threads>(p.batch, p.shape))
       return launch(short_pages_kernel<Vec, Batch, Clamp>, grid, smem);
-    // Where the caller asks for every output, the kernels of steps without page tables, and of
-    // small per-request-q steps with them, are the ones built without the outputs' null tests
-    // (Full: assume_outputs()). H200, a call in a graph of 10, medians of six and eight rounds:
-    // decode bs 1 1.486 -> 1.459 us, bs 32 1.560 -> 1.522, bs 128 1.622 -> 1.594, bs 256 1.869
-    // -> 1.829, bs 512 2.248 -> 2.188, bs 4096 3.916 -> 3.859; target verify bs 1 1.601 -> 1.525,
-    // bs 32 1.685 -> 1.613 (with enable_pdl 1.212 -> 1.261, slower), bs 128 1.722 -> 1.674, bs
-    // 256 1.913 -> 1.857; draft extend bs 32 1.772 -> 1.708, bs 128 1.939 -> 1.851, bs 256 2.242
-    // -> 2.136, bs 4096 4.348 -> 4.232, with page tables bs 1 2.319 -> 2.244.
-    // The same for prefill (lane_batch_kernel<false, ..>, narrow_step_kernel): bs 8 2.336 -> 2.210,
-    // bs 32 2.919 -> 2.827, bs 64 4.195 -> 4.096, 256 requests of 1-1,024 tokens 4.085 -> 3.990.
-    // Not taken, measured slower: the cluster step of a constant q (target verify bs 512 2.542 ->
-    // 2.577, constant draft extend bs 1024 2.595 -> 2.644) and the constant-q page steps of
-    // static_pages_kernel (target verify bs 1 2.010 -> 2.090, decode bs 1 1.804 -> 1.833), and
-    // short_pages_kernel (decode bs 128 4.965 -> 5.045, bs 512 20.086 -> 20.266).
-    const bool full = every_output(p.out, p.shape.wants_pages());
     if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape)) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
       if constexpr (Vec)
@@ -149,21 +149,24 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     }
     if (p.shape.wants_pages()) return launch(single_launch_kernel<Vec, Batch, Clamp>, grid, smem);
     if (bs <= lane_batch_max_bs && short_step)
-      return full ? launch_vectors(lane_batch_kernel<true, 1, Batch, Clamp, true>, grid, 0)
-                  : launch_vectors(lane_batch_kernel<true, 1, Batch, Clamp>, grid, 0);
+      return launch_vectors(full ? lane_batch_kernel<true, 1, Batch, Clamp, true>
+                                 : lane_batch_kernel<true, 1, Batch, Clamp>,
+                            grid, 0);
     if (bs <= lane_batch_max_bs)
-      return full ? launch_vectors(lane_batch_kernel<false, 1, Batch, Clamp, true>, rescan_grid, 0)
-                  : launch_vectors(lane_batch_kernel<false, 1, Batch, Clamp>, rescan_grid, 0);
+      return launch_vectors(full ? lane_batch_kernel<false, 1, Batch, Clamp, true>
+                                 : lane_batch_kernel<false, 1, Batch, Clamp>,
+                            rescan_grid, 0);
     if (bs <= 2 * lane_batch_max_bs && !short_step)
-      return full ? launch_vectors(lane_batch_kernel<false, 2, Batch, Clamp, true>, rescan_grid, 0)
-                  : launch_vectors(lane_batch_kernel<false, 2, Batch, Clamp>, rescan_grid, 0);
+      return launch_vectors(full ? lane_batch_kernel<false, 2, Batch, Clamp, true>
+                                 : lane_batch_kernel<false, 2, Batch, Clamp>,
+                            rescan_grid, 0);
     // Prefill of 65-128 requests: the int32 block scan (narrow_block_step()) where four requests a
     // lane of the warp batch were (H200, a call in a graph of 10, five rounds: prefill bs 96 4.67
     // -> 4.46 us, bs 128 3.33 -> 3.26, with enable_pdl 4.34 -> 4.03 and 3.04 -> 2.79); up to 64 the
     // warp batch stays (bs 48 3.62 against 4.09, bs 64 4.10 against 5.02).
     if (bs <= lane_batch_max_requests * lane_batch_max_bs && !short_step)
-      return full ? launch_vectors(narrow_step_kernel<1, Batch, Clamp, true>, rescan_grid, smem)
-                  : launch_vectors(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
+      return launch_vectors(full ? narrow_step_kernel<1, Batch, Clamp, true> : narrow_step_kernel<1, Batch, Clamp>,
+                            rescan_grid, smem);
     // One request a thread; up to 128 requests the general step is lane_batch_step(), with no
     // shared-memory table and no stack (vectors_kernel<.., Split = 4>), and the short step is
     // short_split_step(), two warps for each 32 requests. Per-request q takes the kernel built for
@@ -181,21 +184,21 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (short_block && bs <= block_threads && p.batch.q_per_request) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
       if (bs <= lane_batch_max_requests * lane_batch_max_bs)
-        return full ? launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 4, true>, vectors_grid, 0,
-                                  vector_params_of(q))
-                    : launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 4>, vectors_grid, 0,
-                                  vector_params_of(q));
-      return full ? launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 8, true>, split_grid, smem,
-                                vector_params_of(q))
-                  : launch_with(vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 8>, split_grid, smem,
-                                vector_params_of(q));
+        return launch_with(full ? vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 4, true>
+                                : vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 4>,
+                           vectors_grid, 0, vector_params_of(q));
+      return launch_with(full ? vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 8, true>
+                              : vectors_kernel<false, 1, per_request_q<Batch>, Clamp, 8>,
+                         split_grid, smem, vector_params_of(q));
     }
     if (short_block && bs <= lane_batch_max_requests * lane_batch_max_bs)
-      return full ? launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 4, true>, vectors_grid, 0)
-                  : launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 4>, vectors_grid, 0);
+      return launch_vectors(full ? vectors_kernel<false, 1, Batch, Clamp, 4, true>
+                                 : vectors_kernel<false, 1, Batch, Clamp, 4>,
+                            vectors_grid, 0);
     if (short_block && bs <= block_threads)
-      return full ? launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 8, true>, split_grid, smem)
-                  : launch_vectors(vectors_kernel<false, 1, Batch, Clamp, 8>, split_grid, smem);
+      return launch_vectors(full ? vectors_kernel<false, 1, Batch, Clamp, 8, true>
+                                 : vectors_kernel<false, 1, Batch, Clamp, 8>,
+                            split_grid, smem);
     // Past 256 requests (512 for decode), where the GPU launches clusters: one cluster holds the
     // batch one request a thread (cluster_batch.cuh), and enough clusters for the tail at
     // short_q_max tokens a thread. H200, a call in a graph of 10, against vectors_kernel: target
@@ -217,18 +220,19 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
                                        vector_params_of(p));
     }
     if (short_block)
-      return full
-                 ? launch_vectors(vectors_kernel<false, short_block_requests, Batch, Clamp, 0, true>, vectors_grid, smem)
-                 : launch_vectors(vectors_kernel<false, short_block_requests, Batch, Clamp>, vectors_grid, smem);
+      return launch_vectors(full ? vectors_kernel<false, short_block_requests, Batch, Clamp, 0, true>
+                                 : vectors_kernel<false, short_block_requests, Batch, Clamp>,
+                            vectors_grid, smem);
     if (short_step && p.batch.q_per_request)  // past 256 requests: through a table (short_block_step())
       return launch_vectors(vectors_kernel<true, short_block_requests, Batch, Clamp>, vectors_grid, smem);
     // The rest (prefill past 128 requests, and any step no kernel above takes): the same (against
     // the int64 single launch, prefill of 256 requests 4.78 -> 3.78 us).
     if (bs <= block_threads)
-      return full ? launch_vectors(narrow_step_kernel<1, Batch, Clamp, true>, rescan_grid, smem)
-                  : launch_vectors(narrow_step_kernel<1, Batch, Clamp>, rescan_grid, smem);
-    return full ? launch_vectors(narrow_step_kernel<narrow_block_requests, Batch, Clamp, true>, rescan_grid, smem)
-                : launch_vectors(narrow_step_kernel<narrow_block_requests, Batch, Clamp>, rescan_grid, smem);
+      return launch_vectors(full ? narrow_step_kernel<1, Batch, Clamp, true> : narrow_step_kernel<1, Batch, Clamp>,
+                            rescan_grid, smem);
+    return launch_vectors(full ? narrow_step_kernel<narrow_block_requests, Batch, Clamp, true>
+                               : narrow_step_kernel<narrow_block_requests, Batch, Clamp>,
+                          rescan_grid, smem);
   }
   auto* table = static_cast<request_totals*>(workspace);
   void* scan_temp = static_cast<char*>(workspace) + table_bytes(cap.max_bs);
