@@ -137,8 +137,10 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
       return launch(short_pages_kernel<Vec, Batch, Clamp>, grid, smem);
     if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape)) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
-      if constexpr (Vec)
+      // The Full build for 16-byte-aligned rows only: the misaligned build (Vec false) stays one.
+      if constexpr (Vec) {
         if (full) return launch_with(static_pages_kernel<Vec, per_request_q<Batch>, Clamp, true>, grid, smem, q);
+      }
       return launch_with(static_pages_kernel<Vec, per_request_q<Batch>, Clamp>, grid, smem, q);
     }
     if (p.shape.wants_pages() && !p.batch.q_per_request && static_units(p.batch, p.shape)) {
