@@ -287,7 +287,12 @@ inline step_case random_case(std::mt19937_64& rng, const shape_limits& lim, mode
     c.s.r2t_stride = W + (chance(0.5) ? 0 : uni(0, 9));
     c.r2t_offset = chance(0.7) ? 0 : uni(1, 3);
     c.r2t.resize(size_t(c.r2t_offset + c.s.pool_rows * c.s.r2t_stride));
-    for (auto& x : c.r2t) x = int32_t(uni(0, 1 << 20));
+    // An eighth of the slots negative (-1, an engine's padding, among them): block_table floors
+    // them as Python's // does (floor(-1 / 64) = -1, where C's / would give 0).
+    for (auto& x : c.r2t) {
+      x = int32_t(uni(0, 1 << 20));
+      if (x % 8 == 0) x = -(x >> 3) - 1;
+    }
     c.s.rpi.resize(bs);
     for (int b = 0; b < bs; ++b) c.s.rpi[b] = uni(0, c.s.pool_rows - 1);
     if (lim.bad && bs > 0 && chance(0.5)) c.s.rpi[uni(0, bs - 1)] = chance(0.5) ? -1 : c.s.pool_rows + uni(0, 3);
