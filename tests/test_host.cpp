@@ -271,6 +271,7 @@ TEST_CASE("host-checkable mistakes return an error naming the argument, and writ
   const std::vector<bad> cases_ = {
       {"capacity.max_bs", [&] { return run({-1, 16, 8}, ext, opt, out); }},
       {"capacity.max_tokens", [&] { return run({4, -1, 8}, ext, opt, out); }},
+      {"capacity.max_tokens", [&] { return run({4, INT32_MAX, 8}, ext, opt, out); }},  // cu_topk_seqlens has one more
       {"capacity.page_table_width", [&] { return run({4, 16, -1}, ext, opt, out); }},
       {"bs must be", [&] { return run(cap, attnmeta::extend_batch(-1, seq, q), opt, out); }},
       {"capacity.max_bs, the batch", [&] { return run(cap, attnmeta::extend_batch(5, seq, q), opt, out); }},
@@ -317,4 +318,109 @@ TEST_CASE("int32 overflow saturates and is reported", "[host]") {
   CHECK(cu_k == std::vector<int32_t>{0, INT32_MAX, INT32_MAX, INT32_MAX});
   CHECK(exp == std::vector<int32_t>{INT32_MAX, INT32_MAX, 5});
   CHECK(ke[2] == INT32_MAX);
+}
+
+TEST_CASE("the int32 bits at INT32_MAX and one past it: a request's lengths, and the totals alone", "[host]") {
+  // The status word of one step (cu_seqlens_k asked for, checked too), max_tokens 4: the per-token
+  // loop stays short whatever q_b is.
+  const auto run = [](const auto& batch, int topk, std::vector<int32_t> want_cu_k) {
+    std::vector<int32_t> cu_k(size_t(batch.bs) + 1, poison);
+    attnmeta::metadata_outputs out;
+    out.cu_seqlens_k = cu_k.data();
+    uint32_t status = 0;
+    out.status = &status;
+    attnmeta::options opt;
+    opt.topk = topk;
+    REQUIRE(attnmeta::host::compute_metadata({batch.bs, 4, 0}, batch, opt, out) == cudaSuccess);
+    CHECK(cu_k == want_cu_k);
+    return status;
+  };
+  const uint32_t over = attnmeta::status_int32_overflow;
+  const uint32_t long_q = attnmeta::status_query_longer_than_kv | attnmeta::status_tokens_over_capacity;
+  constexpr int32_t M = INT32_MAX;
+  constexpr int64_t M64 = INT32_MAX;
+  SECTION("int32 lengths: kv' at INT32_MAX, and seq_len + D one past it") {
+    const int32_t at[] = {M}, below[] = {M - 1};
+    CHECK(run(attnmeta::decode_batch(1, at), 2048, {0, M}) == 0);
+    CHECK(run(attnmeta::target_verify_batch(1, below, 1), 2048, {0, M}) == 0);
+    CHECK(run(attnmeta::target_verify_batch(1, below, 2), 2048, {0, M}) == over);  // saturated
+  }
+  SECTION("int64 lengths: seq_len at INT32_MAX, one past it, far past it") {
+    const int64_t at[] = {M64}, past[] = {M64 + 1}, far[] = {INT64_MAX};
+    CHECK(run(attnmeta::decode_batch(1, at), 2048, {0, M}) == 0);
+    CHECK(run(attnmeta::decode_batch(1, past), 2048, {0, M}) == over);
+    CHECK(run(attnmeta::decode_batch(1, far), 2048, {0, M}) == over);
+  }
+  SECTION("q_b at INT32_MAX and one past it (kv' 1: every token but the last of length 0)") {
+    const int64_t seq[] = {1}, at[] = {M64}, past[] = {M64 + 1};
+    const int32_t seq32[] = {1}, at32[] = {M};
+    CHECK(run(attnmeta::extend_batch(1, seq32, at32), 2048, {0, 1}) == long_q);
+    CHECK(run(attnmeta::extend_batch(1, seq, at), 2048, {0, 1}) == long_q);
+    CHECK(run(attnmeta::extend_batch(1, seq, past), 2048, {0, 1}) == (long_q | over));
+  }
+  SECTION("the sums alone: cu_seqlens_k, N and cu_topk_seqlens at INT32_MAX and one past it") {
+    const int32_t kv_at[] = {M - 5, 5}, kv_past[] = {M - 5, 6};
+    CHECK(run(attnmeta::decode_batch(2, kv_at), 2048, {0, M - 5, M}) == 0);
+    CHECK(run(attnmeta::decode_batch(2, kv_past), 2048, {0, M - 5, M}) == over);
+    const int32_t ones[] = {1, 1}, q_at[] = {M - 5, 5}, q_past[] = {M - 5, 6};
+    CHECK(run(attnmeta::extend_batch(2, ones, q_at), 2048, {0, 1, 2}) == long_q);
+    CHECK(run(attnmeta::extend_batch(2, ones, q_past), 2048, {0, 1, 2}) == (long_q | over));
+    // No clamp (topk INT32_MAX): q = kv' = 65,535 adds 1 + ... + 65,535 = 2,147,450,880 to
+    // cu_topk_seqlens, one token of kv' 32,767 the rest to INT32_MAX; kv' 32,768 is one past it.
+    const int32_t q2[] = {65535, 1}, seq_at[] = {65535, 32767}, seq_past[] = {65535, 32768};
+    REQUIRE(int64_t(65535) * 65536 / 2 + 32767 == M64);
+    CHECK(run(attnmeta::extend_batch(2, seq_at, q2), M, {0, 65535, 65535 + 32767}) ==
+          attnmeta::status_tokens_over_capacity);
+    CHECK(run(attnmeta::extend_batch(2, seq_past, q2), M, {0, 65535, 65535 + 32768}) ==
+          (attnmeta::status_tokens_over_capacity | over));
+  }
+}
+
+TEST_CASE("req_pool_indices against pool_rows: an empty pool, one row short, an index past INT32_MAX", "[host]") {
+  // Two decode requests of kv' 5 over a pool of rows of 8 slots; a page_table of 2 rows of 8.
+  const int32_t seq[] = {5, 5};
+  std::vector<int32_t> r2t(16);
+  for (int i = 0; i < 16; ++i) r2t[size_t(i)] = 100 + i;
+  std::vector<int32_t> pt;
+  const auto run = [&](const int64_t* rpi, int64_t pool_rows) {
+    pt.assign(16, poison);
+    attnmeta::metadata_outputs out;
+    out.page_table = pt.data();
+    uint32_t status = 0;
+    out.status = &status;
+    const auto batch = attnmeta::decode_batch(2, seq).with_pages(rpi, r2t.data(), 8, pool_rows);
+    REQUIRE(attnmeta::host::compute_metadata({2, 2, 8}, batch, attnmeta::options{}, out) == cudaSuccess);
+    return status;
+  };
+  const auto row = [&](int pool_row) {  // a page_table row copied from pool row `pool_row`
+    std::vector<int32_t> r(8, poison);
+    for (int c = 0; c < 5; ++c) r[size_t(c)] = r2t[size_t(pool_row * 8 + c)];
+    return r;
+  };
+  const auto rows = [](std::vector<int32_t> a, const std::vector<int32_t>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  const std::vector<int32_t> untouched(8, poison);
+  const uint32_t bad = attnmeta::status_bad_req_pool_index;
+  const int64_t rpi[] = {1, 0};
+  CHECK(run(rpi, 2) == 0);
+  CHECK(pt == rows(row(1), row(0)));
+  CHECK(run(rpi, -1) == 0);  // pool_rows unknown: not checked
+  CHECK(pt == rows(row(1), row(0)));
+  CHECK(run(rpi, 1) == bad);  // request 0's index 1 is one row past the pool
+  CHECK(pt == rows(untouched, row(0)));
+  CHECK(run(rpi, 0) == bad);  // an empty pool: every index is out of range
+  CHECK(pt == rows(untouched, untouched));
+  const int64_t past[] = {int64_t(INT32_MAX) + 1, 0};  // past any int32 row, pool_rows unknown
+  CHECK(run(past, -1) == bad);
+  CHECK(pt == rows(untouched, row(0)));
+}
+
+TEST_CASE("narrow_totals: every sum at INT32_MAX, each one past it", "[blocks]") {
+  const int64_t M = INT32_MAX;
+  CHECK(attnmeta::narrow_totals({M, M, M, 0}));
+  CHECK_FALSE(attnmeta::narrow_totals({M + 1, M, M, 0}));
+  CHECK_FALSE(attnmeta::narrow_totals({M, M + 1, M, 0}));
+  CHECK_FALSE(attnmeta::narrow_totals({M, M, M + 1, 0}));
 }
