@@ -7,6 +7,9 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "cases.hpp"
 #include "catch.hpp"
@@ -415,6 +418,46 @@ TEST_CASE("req_pool_indices against pool_rows: an empty pool, one row short, an 
   const int64_t past[] = {int64_t(INT32_MAX) + 1, 0};  // past any int32 row, pool_rows unknown
   CHECK(run(past, -1) == bad);
   CHECK(pt == rows(untouched, row(0)));
+}
+
+TEST_CASE("req_pool_indices: INT32_MAX is the last row an index may name, where pool_rows is unknown", "[host]") {
+#if defined(__linux__)
+  // A req_to_token of 2^31 rows of one slot: 8 GiB of address space, of which the first and the
+  // last row's pages are touched (MAP_NORESERVE: no memory is set aside for the rest).
+  const size_t bytes = (size_t(INT32_MAX) + 1) * sizeof(int32_t);
+  void* pool = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (pool == MAP_FAILED) {
+    WARN("8 GiB of address space refused (overcommit off?): not run");
+    return;
+  }
+  int32_t* const r2t = static_cast<int32_t*>(pool);
+  r2t[INT32_MAX] = 4242;
+  r2t[0] = -7;
+  const int32_t seq[] = {1, 1};
+  const int64_t rpi[] = {INT32_MAX, 0};
+  std::vector<int32_t> pt, bt;
+  const auto run = [&](int64_t pool_rows) {
+    pt.assign(2, poison);
+    bt.assign(2, poison);
+    attnmeta::metadata_outputs out;
+    out.page_table = pt.data();
+    out.block_table = bt.data();
+    uint32_t status = 0;
+    out.status = &status;
+    const auto batch = attnmeta::decode_batch(2, seq).with_pages(rpi, r2t, 1, pool_rows);
+    REQUIRE(attnmeta::host::compute_metadata({2, 2, 1}, batch, attnmeta::options{}, out) == cudaSuccess);
+    return status;
+  };
+  CHECK(run(-1) == 0);  // row INT32_MAX is read
+  CHECK(pt == std::vector<int32_t>{4242, -7});
+  CHECK(bt == std::vector<int32_t>{4242, -7});  // page_size 1
+  CHECK(run(INT32_MAX) == attnmeta::status_bad_req_pool_index);  // a pool of INT32_MAX rows ends one row before it
+  CHECK(pt == std::vector<int32_t>{poison, -7});
+  CHECK(bt == std::vector<int32_t>{poison, -7});
+  munmap(pool, bytes);
+#else
+  WARN("needs mmap's MAP_NORESERVE (Linux): not run");
+#endif
 }
 
 TEST_CASE("narrow_totals: every sum at INT32_MAX, each one past it", "[blocks]") {
