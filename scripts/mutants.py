@@ -15,6 +15,8 @@ arguments, static_assert, constexpr variables) are dropped, until the tests buil
                                                                # GPU tests (built here, run where a GPU is)
   python3 scripts/mutants.py gpu --build-only                  # build here; then, on the GPU machine, with
   python3 scripts/mutants.py gpu --run-only [--binary PATH]   # build/mutants/gpu/build.json and the binary
+                                                               # (--deadline S stops it; a second --run-only
+                                                               # in the same --work runs the mutants left)
 
 The GPU runs take the tests without [big], ATTNMETA_TEST_DIVISOR=8 (--divisor), and stop at a
 mutant's first failure.
@@ -30,7 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_FILES = ["config.hpp", "clamp.hpp", "request.hpp", "lookup.hpp", "host.hpp", "batch.hpp", "detail/validate.hpp"]
 GPU_FILES = ["detail/kernels.cuh", "detail/page_copy.cuh", "detail/short_pages.cuh", "detail/short_batch.cuh",
              "detail/lane_batch.cuh", "detail/cluster_batch.cuh", "detail/launch.cuh", "block_offsets.cuh",
-             "device_offsets.cuh", "metadata.cuh", "lookup.hpp"]
+             "device_offsets.cuh", "metadata.cuh", "lookup.hpp", "request.hpp", "clamp.hpp", "config.hpp",
+             "detail/validate.hpp"]  # the kernels' own headers, then the shared ones
 # (text, proxy, operator, mutated operator); longer operators first so " <= " is not read as " < ".
 OPS = [(" <= ", "le_lt", "<=", "<"), (" >= ", "ge_gt", ">=", ">"), (" < ", "lt_le", "<", "<="),
        (" > ", "gt_ge", ">", ">="), (" == ", "eq_ne", "==", "!="), (" != ", "ne_eq", "!=", "=="),
@@ -325,7 +328,12 @@ def main():
         if args.build_only:
             return
     ids = [m["id"] for m in muts if m["id"] not in dropped]
-    results = run_all(binary, ids, args, args.kind)
+    done = {}
+    if args.run_only and os.path.exists(os.path.join(work, "results.json")):  # a sweep in parts: the rest
+        done = {int(k): v for k, v in json.load(open(os.path.join(work, "results.json")))["results"].items() if v != "not run"}
+        ids = [i for i in ids if i not in done]
+    results = dict(done)
+    results.update(run_all(binary, ids, args, args.kind))
     report(work, muts, dropped, results)
 
 
