@@ -167,12 +167,15 @@ def write_tree(tree, muts, dropped, kind):
                 m["tline"] = m["line"] + (1 if m["line"] > pragma + 1 else 0)
         files["include/attnmeta/" + f] = "\n".join(lines)
     if kind == "gpu":  # the test main sets the device copies of the id
-        t = files["tests/gpu_main.cpp"]
-        t = t.replace("int main(int argc, char** argv) {", "void attnmeta_mutant_apply();\nint main(int argc, char** argv) {")
-        files["tests/gpu_main.cpp"] = t.replace("  return Catch::Session().run", "  attnmeta_mutant_apply();\n  return Catch::Session().run")
+        def edit(rel, old, new):
+            if old not in files[rel]:
+                sys.exit(f"mutants.py: {rel} no longer holds {old!r}; update write_tree()")
+            files[rel] = files[rel].replace(old, new, 1)
+        edit("tests/gpu_main.cpp", "int main(int argc, char** argv) {", "void attnmeta_mutant_apply();\nint main(int argc, char** argv) {")
+        edit("tests/gpu_main.cpp", "  return Catch::Session().run", "  attnmeta_mutant_apply();\n  return Catch::Session().run")
+        edit("tests/CMakeLists.txt", "add_executable(attnmeta_gpu_tests gpu_main.cpp",
+             "add_executable(attnmeta_gpu_tests gpu_main.cpp mutant_apply.cu")
         files["tests/mutant_apply.cu"] = "#include <attnmeta_mutant.hpp>\nvoid attnmeta_mutant_apply() { attnmeta_mutant::apply(); }\n"
-        files["tests/CMakeLists.txt"] = files["tests/CMakeLists.txt"].replace(
-            "add_executable(attnmeta_gpu_tests gpu_main.cpp", "add_executable(attnmeta_gpu_tests gpu_main.cpp mutant_apply.cu")
     for rel, text in files.items():
         path = os.path.join(tree, rel)
         data = text.encode("utf-8", "surrogateescape")
