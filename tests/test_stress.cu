@@ -1,5 +1,7 @@
 // GPU stress and size tests: a hundred thousand random batches against the reference, and the big
 // sizes (bs 65536, N = 2^22 tokens, lengths at the edge of int32).
+#include <algorithm>
+
 #include "device_harness.cuh"
 
 using namespace cases;
@@ -138,6 +140,73 @@ TEST_CASE("device-side mistakes, one at a time: each sets its bit, touches nothi
       const std::string diff = dev::check_on_device(c, p);  // every buffer, guards and status included
       INFO(diff);
       REQUIRE(diff.empty());
+    }
+  }
+}
+
+TEST_CASE("big: the int32 bits at INT32_MAX and one past it, every path, among empty requests", "[gpu][big]") {
+  // The host test of the same name's steps (tests/test_host.cpp), each alone and among 38, 298 and
+  // 1,498 empty requests (kv' 0; q 0, or 1 in decode), so each path scans them: the warp's, the
+  // block's, the cluster's and the device scan. The reference must agree on the bit, the kernels
+  // with the reference on every output and the status word.
+  std::mt19937_64 rng(0xb19);
+  constexpr int64_t M = INT32_MAX;
+  struct bound {
+    const char* what;
+    mode m;
+    int types;  // with_device_types: 0 int32, 1 int64 seq_lens, 2 int64 extend_lens, 3 both
+    int D;
+    std::vector<int64_t> seq, q;
+    int topk;
+    bool over;
+  };
+  const bound table[] = {
+      {"int32 kv' at INT32_MAX", mode::decode, 0, 1, {M}, {1}, 2048, false},
+      {"int32 seq_len + D at INT32_MAX", mode::target_verify, 0, 1, {M - 1}, {1}, 2048, false},
+      {"int32 seq_len + D one past", mode::target_verify, 0, 2, {M - 1}, {2}, 2048, true},
+      {"int64 seq_len at INT32_MAX", mode::decode, 1, 1, {M}, {1}, 2048, false},
+      {"int64 seq_len one past", mode::decode, 1, 1, {M + 1}, {1}, 2048, true},
+      {"int64 q at INT32_MAX", mode::extend, 2, 1, {1}, {M}, 2048, false},
+      {"int64 q one past", mode::extend, 2, 1, {1}, {M + 1}, 2048, true},
+      {"cu_seqlens_k at INT32_MAX", mode::decode, 0, 1, {M - 5, 5}, {1, 1}, 2048, false},
+      {"cu_seqlens_k one past", mode::decode, 0, 1, {M - 5, 6}, {1, 1}, 2048, true},
+      {"N at INT32_MAX", mode::extend, 0, 1, {1, 1}, {M - 5, 5}, 2048, false},
+      {"N one past", mode::extend, 0, 1, {1, 1}, {M - 5, 6}, 2048, true},
+      {"cu_topk_seqlens at INT32_MAX", mode::extend, 0, 1, {65535, 32767}, {65535, 1}, INT32_MAX, false},
+      {"cu_topk_seqlens one past", mode::extend, 0, 1, {65535, 32768}, {65535, 1}, INT32_MAX, true},
+  };
+  for (const bound& b : table) {
+    // target verify adds D to every request's kv', so its bounds hold alone only
+    for (int pad : b.m == mode::target_verify ? std::vector<int>{0} : std::vector<int>{0, 38, 298, 1498}) {
+      step_case c;
+      c.m = b.m;
+      c.D = b.D;
+      c.types = b.types;
+      c.s.kv_extra = b.m == mode::target_verify ? b.D : 0;
+      c.s.bs = int(b.seq.size()) + pad;
+      c.s.seq.assign(size_t(c.s.bs), 0);
+      c.s.q.assign(size_t(c.s.bs), b.m == mode::decode ? 1 : 0);
+      c.s.rpi.assign(size_t(c.s.bs), 0);
+      // the step's requests at random places among the empty ones, in their order
+      std::vector<int> at(size_t(c.s.bs));
+      for (int i = 0; i < c.s.bs; ++i) at[size_t(i)] = i;
+      std::shuffle(at.begin(), at.end(), rng);
+      at.resize(b.seq.size());
+      std::sort(at.begin(), at.end());
+      for (size_t k = 0; k < at.size(); ++k) c.s.seq[size_t(at[k])] = b.seq[k], c.s.q[size_t(at[k])] = b.q[k];
+      c.cap = {c.s.bs, 16 + pad, 0};
+      c.opt.topk = b.topk;
+      c.which = all_1d;
+      const ref::buffers want = expected_outputs(c);
+      INFO(b.what << " among " << pad << " empty requests: " << c.describe());
+      REQUIRE(((want.status & attnmeta::status_int32_overflow) != 0) == b.over);
+      for (path p : {path::single_launch, path::device_scan, path::automatic}) {
+        const path run = p == path::single_launch && c.s.bs > attnmeta::single_launch_max_bs ? path::automatic : p;
+        INFO("path " << int(run));
+        const std::string diff = dev::check_on_device(c, run);
+        INFO(diff);
+        REQUIRE(diff.empty());
+      }
     }
   }
 }
