@@ -210,3 +210,51 @@ TEST_CASE("big: the int32 bits at INT32_MAX and one past it, every path, among e
     }
   }
 }
+
+TEST_CASE("big: a req_pool_index of INT32_MAX is a row where pool_rows is unknown, and one past a pool of INT32_MAX rows",
+          "[gpu][big]") {
+  // The host test of the same bound (tests/test_host.cpp) on every path: a req_to_token of 2^31
+  // one-slot rows (8 GiB), rows 0 and INT32_MAX set; decode of two requests of kv' 1, W = 1.
+  int32_t* r2t = nullptr;
+  if (cudaMalloc(reinterpret_cast<void**>(&r2t), (size_t(INT32_MAX) + 1) * sizeof(int32_t)) != cudaSuccess) {
+    cudaGetLastError();
+    WARN("8 GiB of device memory refused: not run");
+    return;
+  }
+  const int32_t last = 4242, first = -7;
+  CUDA_OK(cudaMemcpy(r2t + INT32_MAX, &last, sizeof last, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(r2t, &first, sizeof first, cudaMemcpyHostToDevice));
+  const attnmeta::capacity cap{2, 2, 1};
+  dev::buffer<int32_t> seq(std::vector<int32_t>{1, 1});
+  dev::buffer<int64_t> rpi(std::vector<int64_t>{INT32_MAX, 0});
+  dev::buffer<char> ws(std::vector<char>(attnmeta::workspace_size(cap), 0));
+  dev::buffer<int32_t> pt, bt;
+  dev::buffer<uint32_t> status;
+  for (int64_t pool_rows : {int64_t(-1), int64_t(INT32_MAX)}) {
+    for (path p : {path::single_launch, path::device_scan, path::automatic}) {
+      INFO("pool_rows " << pool_rows << ", path " << int(p));
+      pt.upload({poison, poison});
+      bt.upload({poison, poison});
+      status.upload({0u});
+      attnmeta::metadata_outputs out;
+      out.page_table = pt.ptr;
+      out.block_table = bt.ptr;
+      out.status = status.ptr;
+      attnmeta::options opt;  // page_size 1
+      opt.algorithm = p;
+      const attnmeta::page_source<int64_t> pages{rpi.ptr, r2t, 1, pool_rows};
+      CUDA_OK(attnmeta::decode(ws.ptr, ws.n, cap, 2, seq.ptr, opt, out, 0, pages));
+      CUDA_OK(cudaDeviceSynchronize());
+      std::vector<int32_t> got_pt, got_bt;
+      std::vector<uint32_t> got_status;
+      pt.download(got_pt);
+      bt.download(got_bt);
+      status.download(got_status);
+      const bool known = pool_rows >= 0;  // then index INT32_MAX is one past the pool
+      CHECK(got_status[0] == (known ? attnmeta::status_bad_req_pool_index : 0u));
+      CHECK(got_pt == std::vector<int32_t>{known ? poison : 4242, -7});
+      CHECK(got_bt == std::vector<int32_t>{known ? poison : 4242, -7});
+    }
+  }
+  CUDA_OK(cudaFree(r2t));
+}
