@@ -628,11 +628,16 @@ TEST_CASE("constant-q page tables of 33 to 128 requests: long rows beside short 
   // and every seventh request up to 45,000 long: requests of up to 79 units beside requests of
   // one or two, more units than the grid has warps at bs 64-128. A bad pool index and max_tokens
   // one short of N; page sizes 64, 48 and 1; page_table alone, block_table alone; rows not 16-byte
-  // aligned.
+  // aligned. Under ATTNMETA_TEST_DIVISOR each (bs, mode) takes every k-th variant, in turn (the
+  // sanitizers' and the mutation sweep's runs).
   std::mt19937_64 rng(0x540c);
+  const int every = 4 / iterations(4);
+  int index = 0;
   for (int bs : {33, 64, 100, 128})
-    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend_const})
+    for (mode m : {mode::decode, mode::target_verify, mode::draft_extend_const}) {
+      ++index;
       for (int variant = 0; variant < 4; ++variant) {
+        if ((index + variant) % every != 0) continue;
         step_case c = short_case(rng, m, bs, [](int) { return 4; });
         int64_t n = 0;
         for (int b = 0; b < bs; ++b) c.s.seq[b] = int64_t(1 + rng() % (b % 7 == 3 ? 45000 : 900));
@@ -646,6 +651,7 @@ TEST_CASE("constant-q page tables of 33 to 128 requests: long rows beside short 
         INFO("bs " << bs << " variant " << variant << " " << c.describe());
         require_equal_on_both_paths(c);
       }
+    }
 }
 
 TEST_CASE("constant-q page tables of 600 and 1,024 requests: a few rows of over 100 units among rows of one",
@@ -653,10 +659,14 @@ TEST_CASE("constant-q page tables of 600 and 1,024 requests: a few rows of over 
   // Decode past 512 requests (short_pages_kernel) with W = 70,000 (137 chunks of 512 columns) and
   // every 97th request 60,000-70,000 long, the first of them one past W (W columns and the bit), the
   // rest 1-900. Page sizes 64 and 48; a bad pool index; max_tokens one short of N; rows not 16-byte
-  // aligned.
+  // aligned. Under ATTNMETA_TEST_DIVISOR each bs takes one variant, in turn.
   std::mt19937_64 rng(0x5410);
-  for (int bs : {600, 1024})
+  const int every = 2 / iterations(2);
+  int index = 0;
+  for (int bs : {600, 1024}) {
+    ++index;
     for (int variant = 0; variant < 2; ++variant) {
+      if ((index + variant) % every != 0) continue;
       step_case c = short_case(rng, mode::decode, bs, [](int) { return 1; });
       const int64_t W = 70000;
       for (int b = 0; b < bs; ++b)
@@ -672,6 +682,7 @@ TEST_CASE("constant-q page tables of 600 and 1,024 requests: a few rows of over 
       INFO("bs " << bs << " variant " << variant << " " << c.describe());
       require_equal_on_both_paths(c);
     }
+  }
 }
 
 TEST_CASE("host-checkable mistakes return before any launch", "[gpu][errors]") {
