@@ -24,7 +24,7 @@ stop at a mutant's first failure, in two stages: the suite without the two const
 tests first, then those two for the mutants it left alive (with no mutant on, the two stages took
 22.7 s on an H200). Fourteen at a time, a stage takes several times as long, so --timeout needs to
 be well above it: 163 mutants (page_copy.cuh and short_pages.cuh) took 340 s with --timeout 100,
-and the whole sweep (955 mutants) asks for several calls of ten minutes (--files takes a part).
+and the whole sweep (about 955 mutants) asks for several calls of ten minutes (--files takes a part).
 
 A survivor (the tests pass with the mutant on) is a test gap or an equivalent mutant (one that
 changes nothing observable, for example `x <= k ? x : k`); the report lists each one's line.
