@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -430,6 +431,8 @@ TEST_CASE("req_pool_indices: INT32_MAX is the last row an index may name, where 
     WARN("8 GiB of address space refused (overcommit off?): not run");
     return;
   }
+  const auto unmap = [bytes](void* p) { munmap(p, bytes); };
+  const std::unique_ptr<void, decltype(unmap)> unmapped_at_exit(pool, unmap);  // a failed REQUIRE returns too
   int32_t* const r2t = static_cast<int32_t*>(pool);
   r2t[INT32_MAX] = 4242;
   r2t[0] = -7;
@@ -454,7 +457,6 @@ TEST_CASE("req_pool_indices: INT32_MAX is the last row an index may name, where 
   CHECK(run(INT32_MAX) == attnmeta::status_bad_req_pool_index);  // a pool of INT32_MAX rows ends one row before it
   CHECK(pt == std::vector<int32_t>{poison, -7});
   CHECK(bt == std::vector<int32_t>{poison, -7});
-  munmap(pool, bytes);
 #else
   WARN("needs mmap's MAP_NORESERVE (Linux): not run");
 #endif
