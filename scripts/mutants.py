@@ -28,7 +28,9 @@ and the whole sweep (about 955 mutants) asks for several calls of ten minutes (-
 
 A survivor (the tests pass with the mutant on) is a test gap or an equivalent mutant (one that
 changes nothing observable, for example `x <= k ? x : k`); the report lists each one's line.
-Work goes to build/mutants/<kind>/ (tree: the mutated sources; report.txt; results.json).
+Work goes to build/mutants/<kind>/ (tree: the mutated sources; report.txt; results.json; and
+progress.jsonl, each outcome as it comes, which a later --run-only reads too: a run killed from
+outside, before its report, loses only the mutants it was running).
 """
 import argparse, json, os, queue, re, subprocess, sys, threading, time
 from collections import Counter, defaultdict
@@ -244,8 +246,9 @@ def build(tree, build_dir, target, muts, dropped, kind, cuda_archs):
     return os.path.join(build_dir, "tests", target)
 
 
-def run_all(binary, ids, args, kind):
-    """Runs the tests once per mutant, args.jobs at a time; returns {id: outcome}."""
+def run_all(binary, ids, args, kind, progress):
+    """Runs the tests once per mutant, args.jobs at a time; returns {id: outcome}. Each outcome is
+    appended to the file `progress` as it comes, so a run stopped from outside keeps what it ran."""
     # Stages run in turn, each stopping at its first failure; a mutant survives only if every stage
     # passes. A negated spec alone would take hidden tests in too, hence the explicit exclusions.
     stages = ([["-a", "~[big]~[stress]~constant-q*"], ["-a", "constant-q*"]] if kind == "gpu" else [["-a"]])
@@ -287,6 +290,9 @@ def run_all(binary, ids, args, kind):
                     break
             with lock:
                 out[i] = res
+                if res != "not run":
+                    with open(progress, "a") as f:
+                        f.write(json.dumps({"id": i, "outcome": res}) + "\n")
     threads = [threading.Thread(target=worker) for _ in range(args.jobs)]
     for t in threads:
         t.start()
@@ -348,12 +354,19 @@ def main():
     ids = [m["id"] for m in muts if m["id"] not in dropped]
     if args.run_only and args.files:  # a part of the build's mutants: those of these headers
         ids = [m["id"] for m in muts if m["id"] not in dropped and m["file"] in args.files.split(",")]
-    done = {}
+    done, progress = {}, os.path.join(work, "progress.jsonl")
     if args.run_only and os.path.exists(os.path.join(work, "results.json")):  # a sweep in parts: the rest
         done = {int(k): v for k, v in json.load(open(os.path.join(work, "results.json")))["results"].items() if v != "not run"}
-        ids = [i for i in ids if i not in done]
+    if args.run_only and os.path.exists(progress):  # and what a run stopped before its report got through
+        for line in open(progress):
+            if line.strip():
+                r = json.loads(line)
+                done[r["id"]] = r["outcome"]
+    elif os.path.exists(progress):
+        os.remove(progress)  # a new build: its ids are not the old ones
+    ids = [i for i in ids if i not in done]
     results = dict(done)
-    results.update(run_all(binary, ids, args, args.kind))
+    results.update(run_all(binary, ids, args, args.kind, progress))
     report(work, muts, dropped, results)
 
 
