@@ -18,6 +18,9 @@ arguments, static_assert, constexpr variables) are dropped, until the tests buil
                                                                # (--files: only those headers' mutants)
                                                                # (--deadline S stops it; a second --run-only
                                                                # in the same --work runs the mutants left)
+                                                               # (--caught-by a host sweep's results.json:
+                                                               # the shared headers' mutants its tests
+                                                               # killed are not run again on the GPU)
 
 The GPU runs take the tests without [big] and [stress], ATTNMETA_TEST_DIVISOR=8 (--divisor), and
 stop at a mutant's first failure, in two stages: the suite without the two constant-q page-table
@@ -333,6 +336,8 @@ def main():
     p.add_argument("--build-only", action="store_true")
     p.add_argument("--run-only", action="store_true")
     p.add_argument("--binary", help="with --run-only: the binary built by --build-only")
+    p.add_argument("--caught-by", metavar="RESULTS", help="a host sweep's results.json: the mutants of the shared "
+                   "headers that its tests killed count as killed here too (\"killed (host tests)\"), unrun")
     args = p.parse_args()
     work = os.path.abspath(args.work or os.path.join(ROOT, "build/mutants", args.kind))
     os.makedirs(work, exist_ok=True)
@@ -364,6 +369,12 @@ def main():
                 done[r["id"]] = r["outcome"]
     elif os.path.exists(progress):
         os.remove(progress)  # a new build: its ids are not the old ones
+    if args.caught_by:  # the same site of the same source, killed by the host tests: a test catches it
+        key = lambda m: (m["file"], m["line"], m["col"], m["op"], m["mutated"], m["text"])
+        other = json.load(open(args.caught_by))
+        caught = {key(m) for m in other["sites"] if other["results"].get(str(m["id"]), "").startswith("killed")}
+        done.update({m["id"]: "killed (host tests)" for m in muts if m["id"] in set(ids) and key(m) in caught
+                     and m["id"] not in done})
     ids = [i for i in ids if i not in done]
     results = dict(done)
     results.update(run_all(binary, ids, args, args.kind, progress))
