@@ -373,8 +373,8 @@ def main():
         key = lambda m: (m["file"], m["line"], m["col"], m["op"], m["mutated"], m["text"])
         other = json.load(open(args.caught_by))
         caught = {key(m) for m in other["sites"] if other["results"].get(str(m["id"]), "").startswith("killed")}
-        done.update({m["id"]: "killed (host tests)" for m in muts if m["id"] in set(ids) and key(m) in caught
-                     and m["id"] not in done})
+        todo = set(ids) - set(done)
+        done.update({m["id"]: "killed (host tests)" for m in muts if m["id"] in todo and key(m) in caught})
     ids = [i for i in ids if i not in done]
     results = dict(done)
     results.update(run_all(binary, ids, args, args.kind, progress))
