@@ -356,9 +356,8 @@ def main():
         print(f"built {binary}: {len(muts) - len(dropped)} live mutants", flush=True)
         if args.build_only:
             return
-    ids = [m["id"] for m in muts if m["id"] not in dropped]
-    if args.run_only and args.files:  # a part of the build's mutants: those of these headers
-        ids = [m["id"] for m in muts if m["id"] not in dropped and m["file"] in args.files.split(",")]
+    part = set(args.files.split(",")) if args.run_only and args.files else None  # a part of the build's mutants
+    ids = [m["id"] for m in muts if m["id"] not in dropped and (part is None or m["file"] in part)]
     done, progress = {}, os.path.join(work, "progress.jsonl")
     if args.run_only and os.path.exists(os.path.join(work, "results.json")):  # a sweep in parts: the rest
         done = {int(k): v for k, v in json.load(open(os.path.join(work, "results.json")))["results"].items() if v != "not run"}
