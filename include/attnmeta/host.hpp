@@ -28,7 +28,8 @@ cudaError_t compute_metadata(const capacity& cap, const ragged_batch<SeqT, QT, I
   const int bs = batch.bs;
 
   uint32_t flags = 0;
-  std::vector<request_totals> table(static_cast<size_t>(bs) + 1);
+  std::vector<request_totals> prefixes(static_cast<size_t>(bs) + 1);
+  request_totals* const table = prefixes.data();  // indexed by int without sign conversions
   for (int b = 0; b < bs; ++b) table[b + 1] = table[b] + load_request(batch, shape, clamp, b, flags);
   const request_totals total = table[bs];
   flags |= totals_flags(total, shape.max_tokens);
@@ -37,7 +38,7 @@ cudaError_t compute_metadata(const capacity& cap, const ragged_batch<SeqT, QT, I
 
   if (out.cu_topk_seqlens) out.cu_topk_seqlens[0] = 0;
   const int64_t n = total.tokens < shape.max_tokens ? total.tokens : shape.max_tokens;
-  const field_view<request_totals, &request_totals::tokens> starts{table.data()};
+  const field_view<request_totals, &request_totals::tokens> starts{table};
   for (int64_t t = 0; t < shape.max_tokens; ++t) {
     if (t < n) {
       const token_position pos = locate_token(starts, bs, t);
