@@ -8,6 +8,8 @@
 // step can start its own share of the outputs at once, without waiting for another.
 #pragma once
 
+#include <cstddef>
+
 #include "../request.hpp"
 #include "short_batch.cuh"
 
@@ -134,7 +136,8 @@ __device__ __forceinline__ int lane_owner(T first, int bs, T t) {
 /// `uniform` (b the same in every lane) the lane's register is picked before one shuffle a field;
 /// else every register is shuffled and each lane picks its own. Every lane calls it.
 template <int R, class T>
-__device__ __forceinline__ token_base<T> from_request(const token_base<T> (&bases)[R], int b, bool uniform) {
+__device__ __forceinline__ token_base<T> from_request(const token_base<T> (&bases)[std::size_t(R)], int b,
+                                                     bool uniform) {
   const int src = b / R, k = b % R;
   const auto shuffled = [src](const token_base<T>& v) {
     return token_base<T>{from_lane(v.first_token, src), from_lane(v.kv0, src), from_lane(v.first_len, src),
@@ -161,7 +164,7 @@ __device__ __forceinline__ token_base<T> from_request(const token_base<T> (&base
 /// last request whose first token is <= t. lane_owner() over the lanes' first requests, then one
 /// shuffle for each further request of the lane found. Every lane calls it.
 template <int R, class T>
-__device__ __forceinline__ int lane_batch_owner(const T (&first)[R], int bs, T t) {
+__device__ __forceinline__ int lane_batch_owner(const T (&first)[std::size_t(R)], int bs, T t) {
   const int l = lane_owner<T>(first[0], (bs + R - 1) / R, t);
   int b = R * l;
 #pragma unroll

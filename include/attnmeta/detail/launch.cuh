@@ -47,14 +47,14 @@ inline cudaLaunchAttribute pdl_attribute() {
   return a;
 }
 
-/// kernel<<<grid, threads, smem, stream>>>(args...), with the programmatic stream serialization
+/// kernel<<<unsigned(grid), unsigned(threads), smem, stream>>>(args...), with the programmatic stream serialization
 /// attribute when `pdl` (the caller checked current_device_has_pdl(), device_info.hpp). Returns
 /// the launch's error.
 template <class... Params, class... Args>
 cudaError_t launch_kernel(void (*kernel)(Params...), int grid, int threads, size_t smem, cudaStream_t stream, bool pdl,
                           Args&&... args) {
   if (!pdl) {
-    kernel<<<grid, threads, smem, stream>>>(std::forward<Args>(args)...);
+    kernel<<<unsigned(grid), unsigned(threads), smem, stream>>>(std::forward<Args>(args)...);
     return cudaGetLastError();
   }
   cudaLaunchAttribute attribute[1] = {pdl_attribute()};
