@@ -21,6 +21,11 @@
 // assume_outputs()) for a caller that asks for every output.
 #pragma once
 
+// The kernels use the warp reductions of compute capability 8.0 (__reduce_max_sync, __reduce_or_sync).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "attnmeta's kernels need compute capability 8.0 or later: compile metadata.cuh for sm_80 and newer only"
+#endif
+
 #include "../block_offsets.cuh"
 #include "../lookup.hpp"
 #include "../request.hpp"
