@@ -1,0 +1,38 @@
+# cmake -P: builds tests/strict (every public header alone, the host backend and the launchers)
+# with warnings as errors: C++17 and C++20 with CXX and NVCC (PTX for compute capability 8.0), and
+# with clang++ where there is one (the .hpp headers); then checks that a build for compute
+# capability 7.5 stops at kernels.cuh's #error rather than deep in a kernel.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+endfunction()
+
+cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
+file(REMOVE_RECURSE ${WORK})
+set(builds "gcc17|${CXX}|17|ON" "gcc20|${CXX}|20|ON")
+find_program(CLANG NAMES clang++ clang++-19 clang++-18 clang++-17 clang++-16 clang++-15 clang++-14)
+if(CLANG)
+  list(APPEND builds "clang17|${CLANG}|17|OFF" "clang20|${CLANG}|20|OFF")
+endif()
+foreach(build ${builds})
+  string(REPLACE "|" ";" fields ${build})
+  list(GET fields 0 name)
+  list(GET fields 1 compiler)
+  list(GET fields 2 std)
+  list(GET fields 3 cuda)
+  run(${CMAKE_COMMAND} -S ${SOURCE}/tests/strict -B ${WORK}/${name} -G ${GENERATOR} -DATTNMETA_SOURCE=${SOURCE}
+      -DCMAKE_CXX_COMPILER=${compiler} -DCMAKE_CUDA_COMPILER=${NVCC} -DCMAKE_CXX_STANDARD=${std}
+      -DCMAKE_CUDA_STANDARD=${std} -DSTRICT_CUDA=${cuda})
+  run(${CMAKE_COMMAND} --build ${WORK}/${name} -j ${jobs})
+  message(STATUS "strict build ${name} (${compiler}, C++${std}, nvcc ${cuda}): no warnings")
+endforeach()
+
+file(WRITE ${WORK}/sm75.cu "#include <attnmeta/metadata.cuh>\n")
+execute_process(COMMAND ${NVCC} -std=c++17 -arch=compute_75 -code=compute_75 -I${SOURCE}/include -c ${WORK}/sm75.cu
+                        -o ${WORK}/sm75.o RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "need compute capability 8.0 or later")
+  message(FATAL_ERROR "a build for compute capability 7.5 should stop at kernels.cuh's #error (${rc}):\n${out}\n${err}")
+endif()
+message(STATUS "a build for compute capability 7.5 stops at kernels.cuh's #error")
