@@ -2,12 +2,7 @@
 # with warnings as errors: C++17 and C++20 with CXX and NVCC (PTX for compute capability 8.0), and
 # with clang++ where there is one (the .hpp headers); then checks that a build for compute
 # capability 7.5 stops at kernels.cuh's #error rather than deep in a kernel.
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../run_command.cmake)
 
 cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
 file(REMOVE_RECURSE ${WORK})
