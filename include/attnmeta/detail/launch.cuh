@@ -47,7 +47,7 @@ inline cudaLaunchAttribute pdl_attribute() {
   return a;
 }
 
-/// kernel<<<unsigned(grid), unsigned(threads), smem, stream>>>(args...), with the programmatic stream serialization
+/// kernel<<<grid, threads, smem, stream>>>(args...), with the programmatic stream serialization
 /// attribute when `pdl` (the caller checked current_device_has_pdl(), device_info.hpp). Returns
 /// the launch's error.
 template <class... Params, class... Args>
