@@ -6,7 +6,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/../run_command.cmake)
 
 cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
 file(REMOVE_RECURSE ${WORK})
-set(builds "gcc17|${CXX}|17|ON" "gcc20|${CXX}|20|ON")
+set(builds "cxx17|${CXX}|17|ON" "cxx20|${CXX}|20|ON")
 find_program(CLANG NAMES clang++ clang++-19 clang++-18 clang++-17 clang++-16 clang++-15 clang++-14)
 if(CLANG)
   list(APPEND builds "clang17|${CLANG}|17|OFF" "clang20|${CLANG}|20|OFF")
