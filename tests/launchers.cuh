@@ -6,15 +6,7 @@
 
 #include <attnmeta/attnmeta.cuh>
 
-/// X(SeqT, QT, IdxT) for every batch type the GPU tests launch: dev::with_device_types()'s index types,
-/// where the modes of a constant q take QT = SeqT (decode_batch()).
-#define ATTNMETA_TEST_BATCH_TYPES(X) \
-  X(int32_t, int32_t, int32_t)       \
-  X(int64_t, int64_t, int32_t)       \
-  X(int64_t, int32_t, int32_t)       \
-  X(int32_t, int32_t, int64_t)       \
-  X(int32_t, int64_t, int64_t)       \
-  X(int64_t, int64_t, int64_t)
+#include "batch_types.hpp"  // ATTNMETA_TEST_BATCH_TYPES
 
 /// compute_metadata with the clamp SPEC.md names, for the batch type (SeqT, QT, IdxT).
 #define ATTNMETA_TEST_LAUNCHER(SeqT, QT, IdxT)                                                             \

@@ -1,24 +1,15 @@
-// The host backend for every batch type and clamp the GPU tests launch (tests/launchers.cuh), so
-// that the strict build sees each template of the .hpp headers instantiated.
+// The host backend for every batch type the GPU tests launch (tests/batch_types.hpp), with both
+// clamps, so that the strict build sees each template of the .hpp headers instantiated.
 #include <attnmeta/host.hpp>
 
-#define ATTNMETA_STRICT_HOST(SeqT, QT, IdxT, Clamp)                                                    \
-  template cudaError_t attnmeta::host::compute_metadata<SeqT, QT, IdxT, Clamp>(                        \
-      const attnmeta::capacity&, const attnmeta::ragged_batch<SeqT, QT, IdxT>&, const attnmeta::options&, \
-      const Clamp&, const attnmeta::metadata_outputs&);
-#define ATTNMETA_STRICT_BATCH(SeqT, QT, IdxT)                                 \
-  ATTNMETA_STRICT_HOST(SeqT, QT, IdxT, attnmeta::topk_clamp)                 \
-  ATTNMETA_STRICT_HOST(SeqT, QT, IdxT, attnmeta::pooled_topk_clamp)          \
-  template cudaError_t attnmeta::host::compute_metadata<SeqT, QT, IdxT>(     \
+#include "../batch_types.hpp"
+
+// compute_metadata with the clamp SPEC.md names, which instantiates it with both clamps.
+#define ATTNMETA_STRICT_HOST(SeqT, QT, IdxT)                                                              \
+  template cudaError_t attnmeta::host::compute_metadata<SeqT, QT, IdxT>(                                  \
       const attnmeta::capacity&, const attnmeta::ragged_batch<SeqT, QT, IdxT>&, const attnmeta::options&, \
       const attnmeta::metadata_outputs&);
-
-ATTNMETA_STRICT_BATCH(int32_t, int32_t, int32_t)
-ATTNMETA_STRICT_BATCH(int64_t, int64_t, int32_t)
-ATTNMETA_STRICT_BATCH(int64_t, int32_t, int32_t)
-ATTNMETA_STRICT_BATCH(int32_t, int32_t, int64_t)
-ATTNMETA_STRICT_BATCH(int32_t, int64_t, int64_t)
-ATTNMETA_STRICT_BATCH(int64_t, int64_t, int64_t)
+ATTNMETA_TEST_BATCH_TYPES(ATTNMETA_STRICT_HOST)
 
 /// The mode functions, for plain and strided lengths.
 int strict_modes(const int32_t* seq, const int64_t* seq64, const int32_t* q, const attnmeta::metadata_outputs& out) {
