@@ -6,23 +6,22 @@ include(${CMAKE_CURRENT_LIST_DIR}/../run_command.cmake)
 
 cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
 file(REMOVE_RECURSE ${WORK})
-set(builds "cxx17|${CXX}|17|ON" "cxx20|${CXX}|20|ON")
-find_program(CLANG NAMES clang++ clang++-19 clang++-18 clang++-17 clang++-16 clang++-15 clang++-14)
-if(CLANG)
-  list(APPEND builds "clang17|${CLANG}|17|OFF" "clang20|${CLANG}|20|OFF")
-endif()
-foreach(build ${builds})
-  string(REPLACE "|" ";" fields ${build})
-  list(GET fields 0 name)
-  list(GET fields 1 compiler)
-  list(GET fields 2 std)
-  list(GET fields 3 cuda)
+# strict_build(NAME COMPILER STD CUDA): configures and builds tests/strict in WORK/NAME.
+function(strict_build name compiler std cuda)
   run(${CMAKE_COMMAND} -S ${SOURCE}/tests/strict -B ${WORK}/${name} -G ${GENERATOR} -DATTNMETA_SOURCE=${SOURCE}
       -DCMAKE_CXX_COMPILER=${compiler} -DCMAKE_CUDA_COMPILER=${NVCC} -DCMAKE_CXX_STANDARD=${std}
       -DCMAKE_CUDA_STANDARD=${std} -DSTRICT_CUDA=${cuda})
   run(${CMAKE_COMMAND} --build ${WORK}/${name} -j ${jobs})
   message(STATUS "strict build ${name} (${compiler}, C++${std}, nvcc ${cuda}): no warnings")
-endforeach()
+endfunction()
+
+strict_build(cxx17 ${CXX} 17 ON)
+strict_build(cxx20 ${CXX} 20 ON)
+find_program(CLANG NAMES clang++ clang++-19 clang++-18 clang++-17 clang++-16 clang++-15 clang++-14)
+if(CLANG)
+  strict_build(clang17 ${CLANG} 17 OFF)
+  strict_build(clang20 ${CLANG} 20 OFF)
+endif()
 
 file(WRITE ${WORK}/sm75.cu "#include <attnmeta/metadata.cuh>\n")
 execute_process(COMMAND ${NVCC} -std=c++17 -arch=compute_75 -code=compute_75 -I${SOURCE}/include -c ${WORK}/sm75.cu
