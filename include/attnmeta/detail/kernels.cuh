@@ -169,18 +169,8 @@ __device__ __forceinline__ void assume_outputs(const metadata_outputs& out) {
   }
 }
 
-/// offsets[first + i]: a view of indexable offsets from entry `first` on.
-template <class Offsets>
-struct shifted {
-  Offsets offsets;
-  int64_t first;
-  __device__ __forceinline__ int64_t operator[](int64_t i) const { return static_cast<int64_t>(offsets[first + i]); }
-};
-template <class Offsets>
-__device__ __forceinline__ shifted<Offsets> shift(const Offsets& offsets, int64_t first) {
-  return {offsets, first};
-}
-/// A field view moves its pointer (one address computation fewer a read).
+/// offsets[first + i] as a view of its own: a field view moves its pointer (one address computation
+/// fewer a read). Every table of starts the kernels search is a field view.
 template <class Struct, auto Member>
 __device__ __forceinline__ field_view<Struct, Member> shift(const field_view<Struct, Member>& offsets, int64_t first) {
   return {offsets.rows + first};
@@ -194,6 +184,7 @@ __device__ __forceinline__ field_view<Struct, Member> shift(const field_view<Str
 /// When the warp's last token lies in the same request, as in most warps of a prefill, that is
 /// every lane's; else the warp bounds the requests between by one ballot over the next 32 first
 /// tokens (the whole search again only past 32 empty requests) and each lane searches only those.
+/// Starts is a field_view (shift() narrows the search to the warp's requests).
 template <class Starts, class Values>
 __device__ __forceinline__ void fill_request_tokens(const metadata_outputs& out, const Starts& starts, int bs,
                                                     int64_t n, int64_t max_tokens, int64_t thread, int64_t threads,
