@@ -222,7 +222,7 @@ TEST_CASE("big: a req_pool_index of INT32_MAX is a row where pool_rows is unknow
     WARN("8 GiB of device memory refused: not run");
     return;
   }
-  // Freed however the test returns: a failed CUDA_OK or CHECK below throws.
+  // Freed however the test returns: a failed CUDA_OK below ends it by throwing.
   const std::unique_ptr<int32_t, cudaError_t (*)(void*)> r2t_guard(r2t, cudaFree);
   const int32_t last = 4242, first = -7;
   CUDA_OK(cudaMemcpy(r2t + INT32_MAX, &last, sizeof last, cudaMemcpyHostToDevice));
