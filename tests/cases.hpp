@@ -212,6 +212,11 @@ inline int iterations(int n) {
   return k > 1 ? (n + k - 1) / k : n;
 }
 
+/// Whether variant `variant` of group `group` (each group n variants) runs under
+/// ATTNMETA_TEST_DIVISOR: every (n / iterations(n))-th, shifted by the group, so that the groups
+/// between them still take every variant. All of them without the divisor.
+inline bool variant_in_turn(int group, int variant, int n) { return (group + variant) % (n / iterations(n)) == 0; }
+
 /// Knobs for the random generator.
 struct shape_limits {
   int max_bs = 64;

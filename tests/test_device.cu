@@ -317,7 +317,6 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
   // device-scan path). Under ATTNMETA_TEST_DIVISOR each bs takes every k-th variant, in turn (the
   // sanitizers' runs).
   std::mt19937_64 rng(0xc1a6);
-  const int every = 8 / iterations(8);
   int index = 0;
   for (int bs : {1025, 1100, 1536, 1537, 2048, 2049, 3000, 3584, 4095, 4096, 4097}) {
     int shift = 0;
@@ -326,7 +325,7 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
     ++index;
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
       for (int variant = 0; variant < 8; ++variant) {
-        if ((index + variant) % every != 0) continue;
+        if (!variant_in_turn(index, variant, 8)) continue;
         step_case c = short_case(rng, m, bs, [&](int) { return int64_t(rng() % 5); });
         int64_t n = 0;
         for (int b = 0; b < bs; ++b) {
@@ -427,14 +426,13 @@ TEST_CASE("long steps: request edges, capacity at and around N, int64 sums, pool
   // (rescan_blocks()) and every warp takes several turns. Under ATTNMETA_TEST_DIVISOR each bs takes
   // every k-th variant, in turn (the sanitizers' runs).
   std::mt19937_64 rng(0x9a4d);
-  const int every = 8 / iterations(8);
   int index = 0;
   for (int bs : {1, 3, 32, 33, 64, 65, 128, 129, 255, 256, 257, 700}) {
     ++index;
     for (mode m : {mode::extend, mode::draft_extend_const})
       for (int variant = 0; variant < 8; ++variant)
         for (int64_t extra : {0, 1, 3, 4, 5, -1, -3, 128}) {
-          if ((index + variant) % every != 0) continue;
+          if (!variant_in_turn(index, variant, 8)) continue;
           if (variant == 7 && (bs > 256 || m != mode::extend || extra % 2)) continue;
           step_case c = random_case(rng, shape_limits{}, m, bs);
           c.which = all_1d;
@@ -631,13 +629,12 @@ TEST_CASE("constant-q page tables of 33 to 128 requests: long rows beside short 
   // aligned. Under ATTNMETA_TEST_DIVISOR each (bs, mode) takes every k-th variant, in turn (the
   // sanitizers' and the mutation sweep's runs).
   std::mt19937_64 rng(0x540c);
-  const int every = 4 / iterations(4);
   int index = 0;
   for (int bs : {33, 64, 100, 128})
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend_const}) {
       ++index;
       for (int variant = 0; variant < 4; ++variant) {
-        if ((index + variant) % every != 0) continue;
+        if (!variant_in_turn(index, variant, 4)) continue;
         step_case c = short_case(rng, m, bs, [](int) { return 4; });
         int64_t n = 0;
         for (int b = 0; b < bs; ++b) c.s.seq[b] = int64_t(1 + rng() % (b % 7 == 3 ? 45000 : 900));
@@ -661,12 +658,11 @@ TEST_CASE("constant-q page tables of 600 and 1,024 requests: a few rows of over 
   // rest 1-900. Page sizes 64 and 48; a bad pool index; max_tokens one short of N; rows not 16-byte
   // aligned. Under ATTNMETA_TEST_DIVISOR each bs takes one variant, in turn.
   std::mt19937_64 rng(0x5410);
-  const int every = 2 / iterations(2);
   int index = 0;
   for (int bs : {600, 1024}) {
     ++index;
     for (int variant = 0; variant < 2; ++variant) {
-      if ((index + variant) % every != 0) continue;
+      if (!variant_in_turn(index, variant, 2)) continue;
       step_case c = short_case(rng, mode::decode, bs, [](int) { return 1; });
       const int64_t W = 70000;
       for (int b = 0; b < bs; ++b)
