@@ -189,10 +189,9 @@ double eager_us(F&& f, int n, int reps = 7) {
   return median(t);
 }
 
-/// The SM clock now (sm_clock_kernel over 1 ms on `s`, through `at`, one double of device memory;
-/// waits for `s`): the kernels of a case run at the clock the GPU holds right after them, so the
-/// benchmark reads it after each case's graph timings, and figures from runs whose clocks differ
-/// are not compared as if they were the same machine.
+/// The SM clock in MHz, averaged over 1 ms after the work `s` holds (sm_clock_kernel, through `at`,
+/// one double of device memory; waits for `s`). Read after each case's graph timings: a small
+/// step's time follows the clock, so runs whose clocks differ are not compared as one machine.
 double sm_clock_mhz(cudaStream_t s, double* at) {
   sm_clock_kernel<<<1, 1, 0, s>>>(1000000, at);
   double mhz = 0;
