@@ -7,7 +7,8 @@
 // is the time of a replay of one call; "graph x10" the time per call of a graph of 10 calls (what a
 // call costs inside an engine's graph, as bench/peers.py measures its peers); "x10 PDL" the same
 // with options::enable_pdl, each call free to start while the one before it finishes, beside an
-// empty kernel launched the same way.
+// empty kernel launched the same way. The SM clock is read (clock64 against the global timer)
+// before the floors and after each case's graph timings: the small steps' times follow it.
 //
 //   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
@@ -132,6 +133,19 @@ __global__ void layout_copy_kernel(const copy_item* items, int n, const int32_t*
   }
 }
 
+/// The SM clock, in MHz: one thread counts its SM's cycles (clock64) against the global timer
+/// (nanoseconds) for `ns` nanoseconds or a little more.
+__global__ void sm_clock_kernel(uint64_t ns, double* mhz) {
+  uint64_t t0, t1;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+  const long long c0 = clock64();
+  do {
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t1));
+  } while (t1 - t0 < ns);
+  const long long c1 = clock64();
+  *mhz = 1e3 * double(c1 - c0) / double(t1 - t0);
+}
+
 __global__ void fill_slots(int32_t* p, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
     p[i] = int32_t((i * 2654435761ull) & 0x3fffffff);
@@ -173,6 +187,17 @@ double eager_us(F&& f, int n, int reps = 7) {
     t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count() / n);
   }
   return median(t);
+}
+
+/// The SM clock in MHz, averaged over 1 ms after the work `s` holds (sm_clock_kernel, through `at`,
+/// one double of device memory; waits for `s`). Read after each case's graph timings: a small
+/// step's time follows the clock, so runs whose clocks differ are not compared as one machine.
+double sm_clock_mhz(cudaStream_t s, double* at) {
+  sm_clock_kernel<<<1, 1, 0, s>>>(1000000, at);
+  double mhz = 0;
+  CHECK(cudaMemcpyAsync(&mhz, at, sizeof mhz, cudaMemcpyDeviceToHost, s));
+  CHECK(cudaStreamSynchronize(s));
+  return mhz;
 }
 
 /// Microseconds per call of `one` (which enqueues one call on `s`), called `n` times back to back
@@ -267,6 +292,10 @@ int main(int argc, char** argv) {
   CHECK(cudaGetDeviceProperties(&prop, 0));
   cudaStream_t s;
   CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+
+  double* clock_at;  // sm_clock_mhz()'s reading
+  CHECK(cudaMalloc(&clock_at, sizeof(double)));
+  const double start_mhz = sm_clock_mhz(s, clock_at);
 
   // Floors, measured here.
   const double empty_eager = eager_us([] { empty_kernel<<<1, 1>>>(); }, 5000);
@@ -384,6 +413,7 @@ int main(int argc, char** argv) {
               prop.name, prop.multiProcessorCount, empty_eager, empty_graph, load_store_eager, load_store_graph,
               copy_bw / 1e12, copy4_bw / 1e12);
   std::vector<std::string> rows;
+  std::vector<double> clocks;  // the SM clock after each case's graph timings, MHz
   for (const bench_case& c : cases) {
     const int D = 4;
     char key[128];
@@ -462,6 +492,8 @@ int main(int argc, char** argv) {
       g10_pdl = graph_us(launch, s, std::max(10, reps_n / graph_calls), 7, graph_calls);
       pdl = false;
     }
+    const double mhz = sm_clock_mhz(s, clock_at);  // the clock the graph timings ran at, or close
+    clocks.push_back(mhz);
     const double e = eager_us([&] { launch(s); }, reps_n);
     const double floor_us = bytes / copy_bw * 1e6;
     const double bound = std::max(floor_us, empty_graph);
@@ -531,11 +563,11 @@ int main(int argc, char** argv) {
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
                    "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,\"copy4_tbps\":%.3f,"
                    "\"layout_copy_us\":%.3f,\"packed_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f,\"graph10_pdl_us\":%.3f,"
-                   "\"empty_graph10_pdl_us\":%.3f,\"load_store_graph10_us\":%.3f,\"load_store_graph10_pdl_us\":%.3f}\n",
+                   "\"empty_graph10_pdl_us\":%.3f,\"load_store_graph10_us\":%.3f,\"load_store_graph10_pdl_us\":%.3f,\"sm_mhz\":%.0f}\n",
                    c.mode, c.bs, prefill ? q_range : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
                    c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
                    empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, layout_us, packed_us, g10, empty_graph10, g10_pdl,
-                   empty_graph10_pdl, load_store_graph10, load_store_graph10_pdl);
+                   empty_graph10_pdl, load_store_graph10, load_store_graph10_pdl, mhz);
   }
   if (json) std::fclose(json);
   uint32_t status = 0;
@@ -545,10 +577,14 @@ int main(int argc, char** argv) {
   std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node, %.2f us a call in a graph of %d (%.2f "
               "with programmatic dependent launch); one-warp load+store kernel %.2f us eager, %.2f us graph, %.2f us a call "
               "in a graph of %d (%.2f with programmatic dependent launch); copy %.2f TB/s (one read and four writes: "
-              "%.2f TB/s); status word 0x%x\n\n",
+              "%.2f TB/s); status word 0x%x\n",
               empty_eager, empty_graph, empty_graph10, graph_calls, empty_graph10_pdl, load_store_eager,
               load_store_graph, load_store_graph10, graph_calls, load_store_graph10_pdl, copy_bw / 1e12,
               copy4_bw / 1e12, status);
+  std::sort(clocks.begin(), clocks.end());
+  if (clocks.empty()) clocks.push_back(0);
+  std::printf("SM clock: %.0f MHz before the floors; after each case's graph timings %.0f-%.0f MHz (median %.0f)\n\n",
+              start_mhz, clocks.front(), clocks.back(), clocks[clocks.size() / 2]);
   std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | packed copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) | x%d PDL | x%d PDL/max(floor,node x%d PDL) |\n",
               graph_calls, graph_calls, graph_calls, graph_calls, graph_calls, graph_calls);
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
