@@ -318,7 +318,7 @@ def run_all(binary, ids, args, kind, progress):
     for t in threads:
         t.join()
     # A run past the timeout beside others is no proof of a hang (an equivalent mutant of a warp
-    # scan's bound timed out at 60 s with 14 runs on one GPU, where the suite alone took 20 s): each
+    # scan's bound timed out at 60-80 s with 14 runs on one GPU, where the suite alone took 20 s): each
     # runs again on its own, and only a run past three times the suite's own time is a hang.
     if slow:
         print(f"{len(slow)} past the {timeout:.0f} s timeout beside others: each again alone, "
