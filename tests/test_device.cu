@@ -520,7 +520,8 @@ TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q abo
         require_equal_on_both_paths(c);
       }
   // W = 100000: more slots than the grid has warps, so lane b holds request b and the slots stop at
-  // the batch's most chunks; kv' up to 110000 passes W.
+  // the batch's most chunks; kv' up to 110000 passes W. A bad pool index (-1, or one past the pool)
+  // in that loop: its rows untouched, the bit set.
   for (int D : {1, 4})
     for (int variant = 0; variant < 2; ++variant) {
       step_case c = random_case(rng, shape_limits{}, mode::target_verify, 32);
@@ -532,6 +533,7 @@ TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q abo
         c.s.seq[b] = int64_t(1 + rng() % (variant == 0 ? 20000 : 110000));
       }
       use_dense_pages(c, rng, true, true, 100000, variant == 0 ? 64 : 1, 40);
+      c.s.rpi[variant == 0 ? 5 : 20] = variant == 0 ? -1 : c.s.pool_rows;
       c.cap.max_bs = 32;
       c.cap.max_tokens = 32 * D;
       INFO("W 100000 D " << D << " variant " << variant << " " << c.describe());
