@@ -11,7 +11,7 @@ proxy would evaluate both sides), and sites the compiler rejects (constant expre
 arguments, static_assert, constexpr variables) are dropped, until the tests build.
 
   python3 scripts/mutants.py host [--files request.hpp,...]   # host tests, any machine (a minute or two a header)
-  python3 scripts/mutants.py gpu  [--files detail/page_copy.cuh,...] [--divisor 8] [--jobs 12]
+  python3 scripts/mutants.py gpu  [--files detail/page_copy.cuh,...] [--divisor 8] [--jobs 2]
                                                                # GPU tests (built here, run where a GPU is)
   python3 scripts/mutants.py gpu --build-only                  # build here; then, on the GPU machine, with
   python3 scripts/mutants.py gpu --run-only [--binary PATH]   # build/mutants/gpu/build.json and the binary
@@ -25,7 +25,9 @@ arguments, static_assert, constexpr variables) are dropped, until the tests buil
 The GPU runs take the tests without [big] and [stress], ATTNMETA_TEST_DIVISOR=8 (--divisor), and
 stop at a mutant's first failure, in two stages: the suite without the two constant-q page-table
 tests first, then those two for the mutants it left alive (with no mutant on, the two stages took
-22.7 s on an H200). Fourteen at a time, a stage takes several times as long: a mutant whose stage
+22.7 s on an H200). Runs that share one GPU take turns on it: two at a time (the default for
+`gpu`) decided 25 surviving mutants in 378 s on an H100, where fourteen at a time each ran past ten
+times the suite's own 17 s. A mutant whose stage
 runs past --timeout beside the others is run again alone once the others are done, and only a run
 past three times the suite's own time (at least 30 s) counts as a hang, "killed (hang)" (at 60-80 s
 with 14 runs on one GPU, 72 of 109 mutants timed out, an equivalent one among them). 163 mutants
@@ -352,7 +354,7 @@ def main():
     p.add_argument("kind", choices=["host", "gpu"])
     p.add_argument("--files", help="headers under include/attnmeta, comma-separated")
     p.add_argument("--work", help="work folder (default build/mutants/KIND)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count())
+    p.add_argument("--jobs", type=int, default=0, help="runs at a time (default: the CPUs for host, 2 for gpu)")
     p.add_argument("--timeout", type=float, default=0, help="seconds a mutant's run of one stage may take beside the "
                    "others, past which it runs again alone (and counts as a hang past 3 times the run with no mutant "
                    "on, at least 30 s); default 10 times that run, at least 30")
@@ -365,6 +367,8 @@ def main():
     p.add_argument("--caught-by", metavar="RESULTS", help="a host sweep's results.json: the mutants of the shared "
                    "headers that its tests killed count as killed here too (\"killed (host tests)\"), unrun")
     args = p.parse_args()
+    if not args.jobs:
+        args.jobs = os.cpu_count() if args.kind == "host" else 2
     work = os.path.abspath(args.work or os.path.join(ROOT, "build/mutants", args.kind))
     os.makedirs(work, exist_ok=True)
     target = "attnmeta_host_tests" if args.kind == "host" else "attnmeta_gpu_tests"
