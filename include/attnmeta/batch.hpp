@@ -143,7 +143,8 @@ struct options {
   int kpool = 1;       ///< pooled clamp granule, >= 1; 1 is the plain min(x, topk)
   int page_size = 1;   ///< block_table's page size, >= 1
   path algorithm = path::automatic;
-  /// Programmatic dependent launch (compute capability 9.0 and later; ignored before): attnmeta's
+  /// Programmatic dependent launch (compute capability 9.0 and later, for kernels built for 9.0
+  /// or later; ignored otherwise, e.g. for a build from 8.0 PTX on an H100): attnmeta's
   /// kernels are launched with cudaLaunchAttributeProgrammaticStreamSerialization, so each can
   /// start while the stream's previous kernel finishes (cub::DeviceScan's, on the device-scan path,
   /// keep their usual launch). Each waits for the previous kernel's memory (griddepcontrol.wait)

@@ -100,7 +100,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     bool clusters = false;
     if (bs > single_launch_max_bs && bs <= cluster_max_bs && !p.shape.wants_pages() && short_step &&
         int64_t(cap.max_tokens) <= int64_t(short_q_max) * cluster_max_bs) {
-      if (cudaError_t e = current_device_has_clusters(clusters)) return e;
+      if (cudaError_t e = current_device_runs_sm90_kernels<Batch, Clamp>(clusters)) return e;
     }
     if (clusters) {
       const int cluster = cluster_blocks<wide_cluster_threads>(bs);
@@ -211,7 +211,7 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     bool clusters = false;
     if (short_step && bs > block_threads && bs <= cluster_threads * cluster_max_blocks &&
         (p.batch.q_per_request || p.batch.q_constant > 1 || bs > 2 * block_threads)) {
-      if (cudaError_t e = current_device_has_clusters(clusters)) return e;
+      if (cudaError_t e = current_device_runs_sm90_kernels<Batch, Clamp>(clusters)) return e;
     }
     if (clusters) {
       const int cluster = cluster_blocks(bs);
@@ -276,7 +276,8 @@ cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capa
                    detail::aligned16(batch.pages.req_to_token, batch.pages.row_stride);
   bool pdl = false;
   if (opt.enable_pdl)
-    if (cudaError_t e = detail::current_device_has_pdl(pdl)) return e;
+    if (cudaError_t e = detail::current_device_runs_sm90_kernels<ragged_batch<SeqT, QT, IdxT>, Clamp>(pdl))
+      return e;
   return vec ? detail::launch_step<true>(workspace, cap, p, opt.algorithm, pdl, stream)
              : detail::launch_step<false>(workspace, cap, p, opt.algorithm, pdl, stream);
 }

@@ -247,7 +247,7 @@ def _cuda_device(device) -> torch.device:
 #   algorithm        "automatic" (one launch up to bs = 1024, and up to 4096 for steps without
 #                    page tables of at most 4 tokens a request on Hopper and later; else
 #                    cub::DeviceScan + one fill), "single_launch" or "device_scan"
-#   enable_pdl       programmatic dependent launch (Hopper and later; ignored before): the kernels
+#   enable_pdl       programmatic dependent launch (Hopper and later, built for 9.0+; else ignored): the kernels
 #                    may start while the stream's previous kernel finishes, wait for its memory
 #                    before touching any buffer, and let the next kernel start early; a kernel that
 #                    reads these outputs under the same launch attribute must wait the same way

@@ -4,12 +4,17 @@
 // With PDL a kernel may begin while the stream's previous kernel is still running: its blocks are
 // resident and waiting when that kernel's memory becomes visible, instead of being launched then.
 // Every kernel of the library begins with await_previous_grid(), which is what makes that safe,
-// and costs nothing when the kernel was launched without the attribute.
+// and costs nothing when the kernel was launched without the attribute. The wait and the cluster
+// code exist only in kernels built for compute capability 9.0 or later: a build from 8.x PTX that
+// the driver compiles for a Hopper GPU has neither, so the launchers ask
+// current_device_runs_sm90_kernels() before they use either.
 #pragma once
 
 #include <utility>
 
 #include <cuda_runtime.h>
+
+#include "device_info.hpp"
 
 namespace attnmeta {
 namespace detail {
@@ -23,6 +28,36 @@ __device__ __forceinline__ void await_previous_grid() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+/// An empty kernel, never launched: its ptxVersion (cudaFuncGetAttributes) is that of the kernels
+/// instantiated with the same `Tag` types, which are compiled in the same translation units.
+template <class... Tag>
+__global__ void build_probe_kernel() {}
+
+/// Whether the kernels of the launcher instantiated with `Tag` run on the current device as code
+/// built for compute capability 9.0 or later: the device is (>= 9.0), and they were compiled from
+/// PTX 9.0 or later, so they wait under PDL (await_previous_grid()) and have their cluster steps.
+/// False for a build from 8.x PTX (CMAKE_CUDA_ARCHITECTURES 80, TORCH_CUDA_ARCH_LIST "8.0+PTX")
+/// running on an H100, which then takes neither PDL nor clusters. Cost: a device attribute and
+/// cudaFuncGetAttributes the first time per device, one cudaGetDevice after; no synchronisation,
+/// safe during stream capture.
+template <class... Tag>
+cudaError_t current_device_runs_sm90_kernels(bool& runs) {
+  static std::atomic<int> cache[cached_devices] = {};  // 0: not asked yet, 1: no, 2: yes
+  int answer = 0;
+  if (cudaError_t e = cached_for_current_device(cache, answer, [](int device, int& value) {
+        int major = 0;
+        if (cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device)) return e;
+        cudaFuncAttributes built = {};
+        if (major >= 9)
+          if (cudaError_t e = cudaFuncGetAttributes(&built, build_probe_kernel<Tag...>)) return e;
+        value = major >= 9 && built.ptxVersion >= 90 ? 2 : 1;
+        return cudaSuccess;
+      }))
+    return e;
+  runs = answer == 2;
+  return cudaSuccess;
 }
 
 /// cudaLaunchKernelEx of kernel with the launch attributes attribute[0, count).
@@ -48,8 +83,8 @@ inline cudaLaunchAttribute pdl_attribute() {
 }
 
 /// kernel<<<grid, threads, smem, stream>>>(args...), with the programmatic stream serialization
-/// attribute when `pdl` (the caller checked current_device_has_pdl(), device_info.hpp). Returns
-/// the launch's error.
+/// attribute when `pdl` (the caller checked current_device_runs_sm90_kernels()). Returns the
+/// launch's error.
 template <class... Params, class... Args>
 cudaError_t launch_kernel(void (*kernel)(Params...), int grid, int threads, size_t smem, cudaStream_t stream, bool pdl,
                           Args&&... args) {
@@ -62,7 +97,7 @@ cudaError_t launch_kernel(void (*kernel)(Params...), int grid, int threads, size
 }
 
 /// The same in clusters of `cluster` blocks (`grid` a multiple of it; compute capability 9.0 and
-/// later: the caller checked current_device_has_clusters()).
+/// later: the caller checked current_device_runs_sm90_kernels()).
 template <class... Params, class... Args>
 cudaError_t launch_kernel_in_clusters(void (*kernel)(Params...), int grid, int cluster, int threads, size_t smem,
                                       cudaStream_t stream, bool pdl, Args&&... args) {
