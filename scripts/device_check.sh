@@ -36,9 +36,18 @@ fi
 T=$BUILD/tests/attnmeta_gpu_tests
 
 if want tests; then
+  # The graph tests first in a process of their own: the launchers' first queries of the device
+  # (and of the kernels' build) then happen inside stream capture.
+  "$T" "[graph]" >"$OUT/gpu_graph_first.log" 2>&1; rc=$?
+  note "gpu graph tests in a fresh process: rc=$rc, $(catch_line "$OUT/gpu_graph_first.log")"
+  [ $rc -ne 0 ] && tail -30 "$OUT/gpu_graph_first.log"
   "$T" >"$OUT/gpu_tests.log" 2>&1; rc=$?
   note "gpu tests: rc=$rc, $(catch_line "$OUT/gpu_tests.log")"
   [ $rc -ne 0 ] && tail -40 "$OUT/gpu_tests.log"
+  # The launchers built from compute_80 PTX (no clusters, no PDL on this GPU either).
+  "${T}_ptx80" "~[big]~[stress]" >"$OUT/gpu_tests_ptx80.log" 2>&1; rc=$?
+  note "gpu tests, launchers from compute_80 PTX: rc=$rc, $(catch_line "$OUT/gpu_tests_ptx80.log")"
+  [ $rc -ne 0 ] && tail -40 "$OUT/gpu_tests_ptx80.log"
   timeout 400 "$T" "[stress]" >"$OUT/gpu_stress.log" 2>&1; rc=$?
   note "gpu stress: rc=$rc, $(grep -E '^stress:' "$OUT/gpu_stress.log"), $(catch_line "$OUT/gpu_stress.log")"
   [ $rc -ne 0 ] && tail -30 "$OUT/gpu_stress.log"
@@ -52,6 +61,11 @@ if want sanitize; then
       >"$OUT/sanitizer_$tool.log" 2>&1; rc=$?
     note "compute-sanitizer $tool: rc=$rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_$tool.log" | tail -1 | sed 's/=* *//'), $(catch_line "$OUT/sanitizer_$tool.log")"
     [ $rc -ne 0 ] && grep -m5 -A8 "=====" "$OUT/sanitizer_$tool.log" | head -40
+  done
+  for tool in memcheck racecheck; do  # the launchers built from compute_80 PTX
+    ATTNMETA_TEST_DIVISOR=${DIVISOR:-1} timeout "${SAN_TIMEOUT:-120}" compute-sanitizer --tool $tool --error-exitcode 9 \
+      "${T}_ptx80" "~[big]~[stress]" >"$OUT/sanitizer_${tool}_ptx80.log" 2>&1; rc=$?
+    note "compute-sanitizer $tool, ptx80: rc=$rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_${tool}_ptx80.log" | tail -1 | sed 's/=* *//'), $(catch_line "$OUT/sanitizer_${tool}_ptx80.log")"
   done
 fi
 

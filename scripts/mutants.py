@@ -191,8 +191,8 @@ def write_tree(tree, muts, dropped, kind):
             files[rel] = files[rel].replace(old, new, 1)
         edit("tests/gpu_main.cpp", "int main(int argc, char** argv) {", "void attnmeta_mutant_apply();\nint main(int argc, char** argv) {")
         edit("tests/gpu_main.cpp", "  return Catch::Session().run", "  attnmeta_mutant_apply();\n  return Catch::Session().run")
-        edit("tests/CMakeLists.txt", "add_executable(attnmeta_gpu_tests gpu_main.cpp",
-             "add_executable(attnmeta_gpu_tests gpu_main.cpp mutant_apply.cu")
+        edit("tests/CMakeLists.txt", "add_library(attnmeta_gpu_test_cases OBJECT gpu_main.cpp",
+             "add_library(attnmeta_gpu_test_cases OBJECT gpu_main.cpp mutant_apply.cu")
         files["tests/mutant_apply.cu"] = "#include <attnmeta_mutant.hpp>\nvoid attnmeta_mutant_apply() { attnmeta_mutant::apply(); }\n"
     for rel, text in files.items():
         path = os.path.join(tree, rel)
