@@ -218,15 +218,23 @@ TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs),
   // outputs are aligned; variant 4 misaligns them by one element (scalar stores; past 256 requests
   // target verify then takes the general path), variant 5 by two with a length at the limit (the
   // general path), and variant 6 takes constant draft extend, then cuts the last request's tokens
-  // with the capacity.
+  // with the capacity. Variant 7 is target verify with D = 0 and one kv' at the limit: with no
+  // token anywhere, the one unfit request is the whole of the scan's total (the block path's test
+  // of it is `>=`, not `>`).
   std::mt19937_64 rng(0x540b);
   for (int bs : {33, 64, 65, 128, 129, 256, 257, 1024}) {
     int shift = 0;
     while ((1 << shift) < (bs + 31) / 32) ++shift;
     const int64_t limit = (int64_t(1) << 24) >> shift;
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend})
-      for (int variant = 0; variant < 7; ++variant) {
+      for (int variant = 0; variant < 8; ++variant) {
+        if (variant == 7 && m != mode::target_verify) continue;
         step_case c = short_case(rng, m, bs, [](int b) { return 1 + b % 4; });
+        if (variant == 7) {  // D = 0: no tokens, kv' = seq_lens
+          c.D = 0;
+          c.s.kv_extra = 0;
+          for (auto& q : c.s.q) q = 0;
+        }
         for (int b = 0; b < bs; ++b) c.s.seq[b] = limit - 1 - c.s.kv_extra - (b % 3);
         if (variant % 2 == 1) c.s.seq[bs / 2] = limit - c.s.kv_extra;  // kv' at the limit
         if (variant == 2 || variant == 3)
