@@ -45,19 +45,18 @@ __global__ void build_probe_kernel() {}
 template <class... Tag>
 cudaError_t current_device_runs_sm90_kernels(bool& runs) {
   static std::atomic<int> cache[cached_devices] = {};  // 0: not asked yet, 1: no, 2: yes
-  int answer = 0;
-  if (cudaError_t e = cached_for_current_device(cache, answer, [](int device, int& value) {
-        int major = 0;
-        if (cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device)) return e;
-        cudaFuncAttributes built = {};
-        if (major >= 9)
-          if (cudaError_t e = cudaFuncGetAttributes(&built, build_probe_kernel<Tag...>)) return e;
-        value = major >= 9 && built.ptxVersion >= 90 ? 2 : 1;
-        return cudaSuccess;
-      }))
+  const auto ask = [](int device, int& value) {
+    int major = 0;
+    cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaFuncAttributes built = {};
+    if (e == cudaSuccess && major >= 9) e = cudaFuncGetAttributes(&built, build_probe_kernel<Tag...>);
+    value = major >= 9 && built.ptxVersion >= 90 ? 2 : 1;
     return e;
-  runs = answer == 2;
-  return cudaSuccess;
+  };
+  int answer = 0;
+  const cudaError_t e = cached_for_current_device(cache, answer, ask);
+  runs = e == cudaSuccess && answer == 2;
+  return e;
 }
 
 /// cudaLaunchKernelEx of kernel with the launch attributes attribute[0, count).
