@@ -172,6 +172,13 @@ static step_case short_case(std::mt19937_64& rng, mode m, int bs, DraftQ draft_q
   return c;
 }
 
+// short_len_limit(bs), worked out here on the host: 2^24 >> ceil(log2(ceil(bs / 32))).
+static int64_t short_limit_of(int bs) {
+  int shift = 0;
+  while ((1 << shift) < (bs + 31) / 32) ++shift;
+  return (int64_t(1) << 24) >> shift;
+}
+
 // Sizes c for its own tokens (one row more when bs is odd), takes no clamp or topk 2048 at random,
 // and checks it on both paths.
 static void check_short_case(step_case& c, std::mt19937_64& rng, int variant) {
@@ -223,9 +230,7 @@ TEST_CASE("short batches past 32 requests: int32 sums below short_len_limit(bs),
   // of it is `>=`, not `>`).
   std::mt19937_64 rng(0x540b);
   for (int bs : {33, 64, 65, 128, 129, 256, 257, 1024}) {
-    int shift = 0;
-    while ((1 << shift) < (bs + 31) / 32) ++shift;
-    const int64_t limit = (int64_t(1) << 24) >> shift;
+    const int64_t limit = short_limit_of(bs);
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend})
       for (int variant = 0; variant < 8; ++variant) {
         if (variant == 7 && m != mode::target_verify) continue;
@@ -276,9 +281,7 @@ TEST_CASE("short batches of 33-1,024 requests, one a thread: every cluster size,
   // of two). Constant draft extend takes a q of 2, 3 and 4 in variants 1, 3 and 5.
   std::mt19937_64 rng(0xc1a5);
   for (int bs : {33, 64, 65, 100, 128, 129, 200, 255, 256, 257, 384, 385, 512, 513, 640, 896, 897, 1023, 1024}) {
-    int shift = 0;
-    while ((1 << shift) < (bs + 31) / 32) ++shift;
-    const int64_t limit = (int64_t(1) << 24) >> shift;
+    const int64_t limit = short_limit_of(bs);
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
       for (int variant = 0; variant < 6; ++variant) {
         step_case c = short_case(rng, m, bs, [&](int) { return int64_t(rng() % 5); });
@@ -327,9 +330,7 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
   std::mt19937_64 rng(0xc1a6);
   int index = 0;
   for (int bs : {1025, 1100, 1536, 1537, 2048, 2049, 3000, 3584, 4095, 4096, 4097}) {
-    int shift = 0;
-    while ((1 << shift) < (bs + 31) / 32) ++shift;
-    const int64_t limit = (int64_t(1) << 24) >> shift;
+    const int64_t limit = short_limit_of(bs);
     ++index;
     for (mode m : {mode::decode, mode::target_verify, mode::draft_extend, mode::draft_extend_const})
       for (int variant = 0; variant < 8; ++variant) {
@@ -390,9 +391,7 @@ TEST_CASE("short batches of 2,048 and 4,096 requests with every kv' at the wide 
   // the limit in would wrap.
   for (int bs : {2048, 4096})
     for (mode m : {mode::decode, mode::target_verify}) {
-      int shift = 0;
-      while ((1 << shift) < (bs + 31) / 32) ++shift;
-      const int64_t wide = 4 * ((int64_t(1) << 24) >> shift);
+      const int64_t wide = 4 * short_limit_of(bs);
       std::mt19937_64 rng(0x31de + uint64_t(bs) + uint64_t(m));
       step_case c = short_case(rng, m, bs, [](int) { return int64_t(1); });
       for (int b = 0; b < bs; ++b) c.s.seq[b] = wide - c.s.kv_extra;
