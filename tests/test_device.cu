@@ -412,6 +412,40 @@ TEST_CASE("short batches of 2,048 and 4,096 requests with every kv' at the wide 
     }
 }
 
+TEST_CASE("short batches of 2,048 and 4,096 requests whose clamp is at the wide limit's bound: topk sums at 2^31",
+          "[gpu][short]") {
+  // cluster_wide_kernel takes kv' up to four times short_len_limit(bs) only where every clamped
+  // length lies below short_len_limit(bs) (wide_len_limit()): the plain clamp with topk below it,
+  // the pooled one with topk + kpool - 1 below it. Just past either bound, four tokens a request
+  // whose clamped lengths reach it sum to 2^31 or more: the general step saturates cu_topk_seqlens
+  // and raises the status bit, where a short step would wrap. Plain: topk at the limit, every
+  // token's length in [2 limit - 3, 2 limit], each clamped to the limit (bs 4 limit = 2^31).
+  // Pooled: topk one below the limit and kpool = limit (topk + kpool - 1 = 2 limit - 2), every
+  // length in [2 limit, 4 limit), each clamped to topk + its length mod kpool (limit - 1 to
+  // 2 limit - 2; about 1.5 times 2^31 in all).
+  for (int bs : {2048, 4096})
+    for (mode m : {mode::target_verify, mode::draft_extend})
+      for (bool pooled : {false, true}) {
+        const int64_t limit = short_limit_of(bs);
+        std::mt19937_64 rng(0x7095 + uint64_t(bs) + 2 * uint64_t(m) + uint64_t(pooled));
+        step_case c = short_case(rng, m, bs, [](int) { return int64_t(4); });
+        for (int b = 0; b < bs; ++b)
+          c.s.seq[b] = (pooled ? 2 * limit + 3 + int64_t(rng() % uint64_t(2 * limit - 3)) : 2 * limit) - c.s.kv_extra;
+        c.page_table = c.block_table = false;
+        c.opt.topk = pooled ? limit - 1 : limit;
+        c.opt.kpool = pooled ? limit : 1;
+        c.cap.max_bs = bs;
+        c.cap.max_tokens = 4 * bs;
+        INFO("bs " << bs << " limit " << limit << " " << c.describe());
+        const ref::buffers expected = expected_outputs(c);  // the edge this test is for
+        if (!pooled) REQUIRE(int64_t(bs) * 4 * limit == int64_t(1) << 31);
+        REQUIRE(expected.cu_topk_seqlens.at(guard + size_t(4 * bs)) == INT32_MAX);  // after the guard
+        REQUIRE((expected.status & attnmeta::status_int32_overflow) != 0);
+        require_equal_on(c, path::automatic);
+        require_equal_on(c, path::device_scan);
+      }
+}
+
 TEST_CASE("every output or all but one: the kernels built for every output and their twins",
           "[gpu][short][outputs]") {
   // Where every output is asked for (the nine 1-D ones, and both page tables in a page-table step),
