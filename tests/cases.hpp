@@ -307,6 +307,54 @@ inline step_case random_case(std::mt19937_64& rng, const shape_limits& lim, mode
   return c;
 }
 
+/// A random case of bs requests of mode m asking for every 1-D output, with D = 4 and q_b = 1
+/// (decode), 4 (target verify, constant draft extend) or draft_q(b) (draft extend).
+template <class DraftQ>
+step_case short_case(std::mt19937_64& rng, mode m, int bs, DraftQ draft_q) {
+  step_case c = random_case(rng, shape_limits{}, m, bs);
+  c.which = all_1d;
+  c.D = 4;
+  c.s.kv_extra = m == mode::target_verify ? 4 : 0;
+  for (int b = 0; b < bs; ++b) c.s.q[b] = m == mode::decode ? 1 : (m == mode::draft_extend ? draft_q(b) : 4);
+  return c;
+}
+
+/// The GPU's short_len_limit(bs), worked out here: 2^24 >> ceil(log2(ceil(bs / 32))).
+inline int64_t short_limit_of(int bs) {
+  int shift = 0;
+  while ((1 << shift) < (bs + 31) / 32) ++shift;
+  return (int64_t(1) << 24) >> shift;
+}
+
+/// A short_case() of target verify or draft extend (four tokens a request) without page tables, in
+/// buffers of exactly its size, whose clamp sits at one side of the bound under which
+/// cluster_wide_kernel takes kv' up to four times limit = short_limit_of(bs): every clamped length
+/// below the limit. At 2,048 and 4,096 requests bs * 4 * limit is 2^31. `variant`:
+///   0: topk = limit - 1, every kv' 2 limit: each token clamped to topk (topk sum 2^31 - 4 bs);
+///   1: topk = limit, the same kv': each token clamped to the limit (2^31);
+///   2: pooled, topk = kpool = limit / 2 (topk + kpool - 1 = limit - 1), every kv' one below a
+///      multiple of kpool: the tokens clamped to limit - 4 .. limit - 1 (2^31 - 10 bs);
+///   3: pooled, topk = limit - 1 and kpool = limit (topk + kpool - 1 = 2 limit - 2), kv' in
+///      [2 limit + 3, 4 limit): each token clamped to topk + its length mod kpool (about 1.5 times
+///      2^31).
+inline step_case clamp_bound_case(std::mt19937_64& rng, mode m, int bs, int variant) {
+  step_case c = short_case(rng, m, bs, [](int) { return int64_t(4); });
+  const int64_t limit = short_limit_of(bs), half = limit / 2;
+  const bool pooled = variant >= 2, past = variant % 2 == 1;
+  for (int b = 0; b < bs; ++b) {
+    const int64_t kv = !pooled ? 2 * limit
+                       : past  ? 2 * limit + 3 + int64_t(rng() % uint64_t(2 * limit - 3))
+                               : half * int64_t(2 + rng() % 6) - 1;
+    c.s.seq[b] = kv - c.s.kv_extra;
+  }
+  c.page_table = c.block_table = false;
+  c.opt.topk = int(!pooled ? limit - 1 + past : past ? limit - 1 : half);
+  c.opt.kpool = int(!pooled ? 1 : past ? limit : half);
+  c.cap.max_bs = bs;
+  c.cap.max_tokens = 4 * bs;
+  return c;
+}
+
 /// Gives c dense page tables (each as asked) of width W and page_size, over a pool of pool_rows
 /// rows of distinct slots, with req_pool_indices drawn from the pool.
 inline void use_dense_pages(step_case& c, std::mt19937_64& rng, bool page_table, bool block_table, int64_t W,

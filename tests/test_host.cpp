@@ -348,39 +348,36 @@ TEST_CASE("host backend: 4,096 requests with every kv' at 2^19, cu_seqlens_k's l
   REQUIRE(diff.empty());
 }
 
-TEST_CASE("host backend: 4,096 requests of four tokens whose clamp is at the wide limit's bound: topk sums at 2^31",
+TEST_CASE("host backend: 2,048 and 4,096 requests of four tokens whose clamp is at the wide limit's bound",
           "[host]") {
-  // The cases the GPU test of short batches at the wide limit's clamp bound runs (test_device.cu):
-  // target verify, the plain clamp with topk 2^17 and every kv' 2^18 (4,096 x 4 tokens clamped to
-  // 2^17: 2^31), and the pooled clamp with topk 2^17 - 1, kpool 2^17, kv' in [2^18 + 3, 2^19).
-  for (bool pooled : {false, true}) {
-    std::mt19937_64 rng(4096 + pooled);
-    step_case c = random_case(rng, shape_limits{}, mode::target_verify, 4096);
-    const int64_t limit = int64_t(1) << 17;
-    c.D = 4;
-    c.s.kv_extra = 4;
-    for (int b = 0; b < 4096; ++b) {
-      c.s.q[b] = 4;
-      c.s.seq[b] = (pooled ? 2 * limit + 3 + int64_t(rng() % uint64_t(2 * limit - 3)) : 2 * limit) - 4;
-    }
-    c.page_table = c.block_table = false;
-    c.which = all_1d;
-    c.opt.topk = pooled ? limit - 1 : limit;
-    c.opt.kpool = pooled ? limit : 1;
-    c.cap.max_bs = 4096;
-    c.cap.max_tokens = 4 * 4096;
-    INFO(c.describe());
-    cudaError_t err;
-    const ref::buffers got = run_host_backend(c, err);
-    REQUIRE(err == cudaSuccess);
-    const ref::buffers expected = expected_outputs(c);
-    CHECK(expected.cu_topk_seqlens.at(guard + 4 * 4096) == INT32_MAX);  // after the buffer's guard
-    if (!pooled) CHECK(expected.cu_topk_seqlens.at(guard + 4 * 4096 - 1) == INT32_MAX - int32_t(limit) + 1);
-    CHECK((expected.status & attnmeta::status_int32_overflow) != 0);
-    const std::string diff = compare(expected, got);
-    INFO(diff);
-    REQUIRE(diff.empty());
-  }
+  // The cases of the GPU test of short batches at the wide limit's clamp bound (test_device.cu):
+  // each variant's topk sum is where clamp_bound_case() says, saturated and reported past 2^31,
+  // and the host backend agrees with the reference.
+  for (int bs : {2048, 4096})
+    for (mode m : {mode::target_verify, mode::draft_extend})
+      for (int variant = 0; variant < 4; ++variant) {
+        std::mt19937_64 rng(0x7095 + uint64_t(bs) + 4 * uint64_t(m) + uint64_t(variant));
+        const step_case c = clamp_bound_case(rng, m, bs, variant);
+        INFO("bs " << bs << " variant " << variant << " " << c.describe());
+        const int64_t limit = short_limit_of(bs);
+        REQUIRE(int64_t(bs) * 4 * limit == int64_t(1) << 31);
+        cudaError_t err;
+        const ref::buffers got = run_host_backend(c, err);
+        REQUIRE(err == cudaSuccess);
+        const ref::buffers expected = expected_outputs(c);
+        const int64_t last = expected.cu_topk_seqlens.at(guard + size_t(4 * bs));  // after the buffer's guard
+        if (variant % 2 == 1) {
+          CHECK(last == INT32_MAX);
+          CHECK(expected.status == attnmeta::status_int32_overflow);
+        } else {
+          CHECK(last == int64_t(bs) * (variant == 0 ? 4 * limit - 4 : 4 * limit - 10));
+          CHECK(expected.status == 0);
+        }
+        if (variant == 1) CHECK(expected.cu_topk_seqlens.at(guard + size_t(4 * bs) - 1) == INT32_MAX - limit + 1);
+        const std::string diff = compare(expected, got);
+        INFO(diff);
+        REQUIRE(diff.empty());
+      }
 }
 
 TEST_CASE("the int32 bits at INT32_MAX and one past it: a request's lengths, and the totals alone", "[host]") {
