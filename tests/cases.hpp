@@ -355,6 +355,18 @@ inline step_case clamp_bound_case(std::mt19937_64& rng, mode m, int bs, int vari
   return c;
 }
 
+/// f(c, bs, variant) for every clamp_bound_case() the tests take: 2,048 and 4,096 requests, target
+/// verify and draft extend, the four variants, each from its own seed.
+template <class F>
+void for_each_clamp_bound_case(F&& f) {
+  for (int bs : {2048, 4096})
+    for (mode m : {mode::target_verify, mode::draft_extend})
+      for (int variant = 0; variant < 4; ++variant) {
+        std::mt19937_64 rng(0x7095 + uint64_t(bs) + 4 * uint64_t(m) + uint64_t(variant));
+        f(clamp_bound_case(rng, m, bs, variant), bs, variant);
+      }
+}
+
 /// Gives c dense page tables (each as asked) of width W and page_size, over a pool of pool_rows
 /// rows of distinct slots, with req_pool_indices drawn from the pool.
 inline void use_dense_pages(step_case& c, std::mt19937_64& rng, bool page_table, bool block_table, int64_t W,

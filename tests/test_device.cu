@@ -401,15 +401,11 @@ TEST_CASE("short batches of 2,048 and 4,096 requests whose clamp is at the wide 
   // more, which the general step saturates and reports, where a short step would wrap. Both sides
   // of the bound, for the plain and the pooled clamp (clamp_bound_case(); the host tests check
   // that each variant's sums are where it says).
-  for (int bs : {2048, 4096})
-    for (mode m : {mode::target_verify, mode::draft_extend})
-      for (int variant = 0; variant < 4; ++variant) {
-        std::mt19937_64 rng(0x7095 + uint64_t(bs) + 4 * uint64_t(m) + uint64_t(variant));
-        const step_case c = clamp_bound_case(rng, m, bs, variant);
-        INFO("bs " << bs << " variant " << variant << " " << c.describe());
-        require_equal_on(c, path::automatic);
-        require_equal_on(c, path::device_scan);
-      }
+  for_each_clamp_bound_case([](const step_case& c, int, int variant) {
+    INFO("variant " << variant << " " << c.describe());
+    require_equal_on(c, path::automatic);
+    require_equal_on(c, path::device_scan);
+  });
 }
 
 TEST_CASE("every output or all but one: the kernels built for every output and their twins",

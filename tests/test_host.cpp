@@ -353,31 +353,27 @@ TEST_CASE("host backend: 2,048 and 4,096 requests of four tokens whose clamp is 
   // The cases of the GPU test of short batches at the wide limit's clamp bound (test_device.cu):
   // each variant's topk sum is where clamp_bound_case() says, saturated and reported past 2^31,
   // and the host backend agrees with the reference.
-  for (int bs : {2048, 4096})
-    for (mode m : {mode::target_verify, mode::draft_extend})
-      for (int variant = 0; variant < 4; ++variant) {
-        std::mt19937_64 rng(0x7095 + uint64_t(bs) + 4 * uint64_t(m) + uint64_t(variant));
-        const step_case c = clamp_bound_case(rng, m, bs, variant);
-        INFO("bs " << bs << " variant " << variant << " " << c.describe());
-        const int64_t limit = short_limit_of(bs);
-        REQUIRE(int64_t(bs) * 4 * limit == int64_t(1) << 31);
-        cudaError_t err;
-        const ref::buffers got = run_host_backend(c, err);
-        REQUIRE(err == cudaSuccess);
-        const ref::buffers expected = expected_outputs(c);
-        const int64_t last = expected.cu_topk_seqlens.at(guard + size_t(4 * bs));  // after the buffer's guard
-        if (variant % 2 == 1) {
-          CHECK(last == INT32_MAX);
-          CHECK(expected.status == attnmeta::status_int32_overflow);
-        } else {
-          CHECK(last == int64_t(bs) * (variant == 0 ? 4 * limit - 4 : 4 * limit - 10));
-          CHECK(expected.status == 0);
-        }
-        if (variant == 1) CHECK(expected.cu_topk_seqlens.at(guard + size_t(4 * bs) - 1) == INT32_MAX - limit + 1);
-        const std::string diff = compare(expected, got);
-        INFO(diff);
-        REQUIRE(diff.empty());
-      }
+  for_each_clamp_bound_case([](const step_case& c, int bs, int variant) {
+    INFO("variant " << variant << " " << c.describe());
+    const int64_t limit = short_limit_of(bs);
+    REQUIRE(int64_t(bs) * 4 * limit == int64_t(1) << 31);
+    cudaError_t err;
+    const ref::buffers got = run_host_backend(c, err);
+    REQUIRE(err == cudaSuccess);
+    const ref::buffers expected = expected_outputs(c);
+    const int64_t last = expected.cu_topk_seqlens.at(guard + size_t(4 * bs));  // after the buffer's guard
+    if (variant % 2 == 1) {
+      CHECK(last == INT32_MAX);
+      CHECK(expected.status == attnmeta::status_int32_overflow);
+    } else {
+      CHECK(last == int64_t(bs) * (variant == 0 ? 4 * limit - 4 : 4 * limit - 10));
+      CHECK(expected.status == 0);
+    }
+    if (variant == 1) CHECK(expected.cu_topk_seqlens.at(guard + size_t(4 * bs) - 1) == INT32_MAX - limit + 1);
+    const std::string diff = compare(expected, got);
+    INFO(diff);
+    REQUIRE(diff.empty());
+  });
 }
 
 TEST_CASE("the int32 bits at INT32_MAX and one past it: a request's lengths, and the totals alone", "[host]") {
