@@ -326,6 +326,29 @@ inline int64_t short_limit_of(int bs) {
   return (int64_t(1) << 24) >> shift;
 }
 
+/// f(c, bs, wide) for every case of the tests of kv' at cluster_wide_kernel's limit: 2,048 and 4,096
+/// requests of decode and target verify (short_case(), each from its own seed), every kv' at
+/// wide = 4 short_limit_of(bs), topk 2048, no page tables, in buffers of exactly the step's size:
+/// bs wide is 2^31.
+template <class F>
+void for_each_wide_limit_case(F&& f) {
+  for (int bs : {2048, 4096})
+    for (mode m : {mode::decode, mode::target_verify}) {
+      const int64_t wide = 4 * short_limit_of(bs);
+      std::mt19937_64 rng(0x31de + uint64_t(bs) + uint64_t(m));
+      step_case c = short_case(rng, m, bs, [](int) { return int64_t(1); });
+      for (int b = 0; b < bs; ++b) c.s.seq[b] = wide - c.s.kv_extra;
+      c.page_table = c.block_table = false;
+      c.opt.topk = 2048;
+      c.opt.kpool = 1;
+      int64_t n = 0;
+      for (auto q : c.s.q) n += q;
+      c.cap.max_bs = bs;
+      c.cap.max_tokens = int(n);
+      f(c, bs, wide);
+    }
+}
+
 /// A short_case() of target verify or draft extend (four tokens a request) without page tables, in
 /// buffers of exactly its size, whose clamp sits at one side of the bound under which
 /// cluster_wide_kernel takes kv' up to four times limit = short_limit_of(bs): every clamped length

@@ -370,27 +370,15 @@ TEST_CASE("short batches of 2,048 and 4,096 requests with every kv' at the wide 
   // a kv' at the limit is not short. With every kv' exactly there, cu_seqlens_k's last entry is
   // 2^31: the general step saturates it and raises the status bit, where a short step that let
   // the limit in would wrap.
-  for (int bs : {2048, 4096})
-    for (mode m : {mode::decode, mode::target_verify}) {
-      const int64_t wide = 4 * short_limit_of(bs);
-      std::mt19937_64 rng(0x31de + uint64_t(bs) + uint64_t(m));
-      step_case c = short_case(rng, m, bs, [](int) { return int64_t(1); });
-      for (int b = 0; b < bs; ++b) c.s.seq[b] = wide - c.s.kv_extra;
-      c.page_table = c.block_table = false;
-      c.opt.topk = 2048;
-      c.opt.kpool = 1;
-      int64_t n = 0;
-      for (auto q : c.s.q) n += q;
-      c.cap.max_bs = bs;
-      c.cap.max_tokens = int(n);
-      INFO("bs " << bs << " kv' " << wide << " " << c.describe());
-      const ref::buffers expected = expected_outputs(c);  // the edge this test is for
-      REQUIRE(int64_t(bs) * wide == int64_t(1) << 31);
-      REQUIRE(expected.cu_seqlens_k.at(guard + size_t(bs)) == INT32_MAX);  // after the guard
-      REQUIRE((expected.status & attnmeta::status_int32_overflow) != 0);
-      require_equal_on(c, path::automatic);
-      require_equal_on(c, path::device_scan);
-    }
+  for_each_wide_limit_case([](const step_case& c, int bs, int64_t wide) {
+    INFO("bs " << bs << " kv' " << wide << " " << c.describe());
+    const ref::buffers expected = expected_outputs(c);  // the edge this test is for
+    REQUIRE(int64_t(bs) * wide == int64_t(1) << 31);
+    REQUIRE(expected.cu_seqlens_k.at(guard + size_t(bs)) == INT32_MAX);  // after the guard
+    REQUIRE((expected.status & attnmeta::status_int32_overflow) != 0);
+    require_equal_on(c, path::automatic);
+    require_equal_on(c, path::device_scan);
+  });
 }
 
 TEST_CASE("short batches of 2,048 and 4,096 requests whose clamp is at the wide limit's bound: topk sums at 2^31",

@@ -324,28 +324,23 @@ TEST_CASE("int32 overflow saturates and is reported", "[host]") {
   CHECK(ke[2] == INT32_MAX);
 }
 
-TEST_CASE("host backend: 4,096 requests with every kv' at 2^19, cu_seqlens_k's last entry at 2^31", "[host]") {
-  // The case the GPU test of short batches at the wide limit runs (test_device.cu): the sum
+TEST_CASE("host backend: 2,048 and 4,096 requests with every kv' at the wide limit, cu_seqlens_k's last entry at 2^31",
+          "[host]") {
+  // The cases of the GPU test of short batches at the wide limit (test_device.cu): the sum
   // saturates, and the status says so.
-  std::mt19937_64 rng(4096);
-  step_case c = random_case(rng, shape_limits{}, mode::decode, 4096);
-  for (auto& s : c.s.seq) s = int64_t(1) << 19;
-  c.page_table = c.block_table = false;
-  c.which = all_1d;
-  c.opt.topk = 2048;
-  c.opt.kpool = 1;
-  c.cap.max_bs = 4096;
-  c.cap.max_tokens = 4096;
-  cudaError_t err;
-  const ref::buffers got = run_host_backend(c, err);
-  REQUIRE(err == cudaSuccess);
-  const ref::buffers expected = expected_outputs(c);
-  CHECK(expected.cu_seqlens_k.at(guard + 4096) == INT32_MAX);  // after the buffer's guard
-  CHECK(expected.cu_seqlens_k.at(guard + 4095) == int32_t(4095) << 19);
-  CHECK((expected.status & attnmeta::status_int32_overflow) != 0);
-  const std::string diff = compare(expected, got);
-  INFO(diff);
-  REQUIRE(diff.empty());
+  for_each_wide_limit_case([](const step_case& c, int bs, int64_t wide) {
+    INFO(c.describe());
+    cudaError_t err;
+    const ref::buffers got = run_host_backend(c, err);
+    REQUIRE(err == cudaSuccess);
+    const ref::buffers expected = expected_outputs(c);
+    CHECK(expected.cu_seqlens_k.at(guard + size_t(bs)) == INT32_MAX);  // after the buffer's guard
+    CHECK(expected.cu_seqlens_k.at(guard + size_t(bs) - 1) == (bs - 1) * wide);
+    CHECK((expected.status & attnmeta::status_int32_overflow) != 0);
+    const std::string diff = compare(expected, got);
+    INFO(diff);
+    REQUIRE(diff.empty());
+  });
 }
 
 TEST_CASE("host backend: 2,048 and 4,096 requests of four tokens whose clamp is at the wide limit's bound",
