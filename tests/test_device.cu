@@ -363,7 +363,7 @@ TEST_CASE("short batches of 1,025-4,096 requests without page tables: one cluste
   }
 }
 
-TEST_CASE("short batches of 2,048 and 4,096 requests with every kv' at the wide limit: the sums reach 2^31",
+TEST_CASE("wide limit, every kv' at it: short batches of 2,048 and 4,096 requests whose sums reach 2^31",
           "[gpu][short]") {
   // With topk below short_len_limit(bs), cluster_wide_kernel takes kv' up to four times it
   // (wide_len_limit(): 2^20 at 2,048 requests, 2^19 at 4,096), so that bs * kv' stays below 2^31;
@@ -381,7 +381,7 @@ TEST_CASE("short batches of 2,048 and 4,096 requests with every kv' at the wide 
   });
 }
 
-TEST_CASE("short batches of 2,048 and 4,096 requests whose clamp is at the wide limit's bound: topk sums at 2^31",
+TEST_CASE("wide limit's clamp bound, both sides: short batches of 2,048 and 4,096 requests, topk sums near 2^31",
           "[gpu][short]") {
   // cluster_wide_kernel takes kv' up to four times short_len_limit(bs) only where every clamped
   // length stays below short_len_limit(bs) (wide_len_limit()). Four tokens a request clamped near
