@@ -15,7 +15,8 @@ arguments, static_assert, constexpr variables) are dropped, until the tests buil
                                                                # GPU tests (built here, run where a GPU is)
   python3 scripts/mutants.py gpu --build-only                  # build here; then, on the GPU machine, with
   python3 scripts/mutants.py gpu --run-only [--binary PATH]   # build/mutants/gpu/build.json and the binary
-                                                               # (--files: only those headers' mutants)
+                                                               # (--files: only those headers' mutants;
+                                                               # --ids 12-40,55: only those of build.json)
                                                                # (--deadline S stops it; a second --run-only
                                                                # in the same --work runs the mutants left)
                                                                # (--caught-by a host sweep's results.json:
@@ -364,6 +365,8 @@ def main():
     p.add_argument("--build-only", action="store_true")
     p.add_argument("--run-only", action="store_true")
     p.add_argument("--binary", help="with --run-only: the binary built by --build-only")
+    p.add_argument("--ids", help="with --run-only: only these of the build's mutants (ids from its build.json, "
+                   "comma-separated, ranges as 12-40)")
     p.add_argument("--caught-by", metavar="RESULTS", help="a host sweep's results.json: the mutants of the shared "
                    "headers that its tests killed count as killed here too (\"killed (host tests)\"), unrun")
     args = p.parse_args()
@@ -387,7 +390,14 @@ def main():
         if args.build_only:
             return
     part = set(args.files.split(",")) if args.run_only and args.files else None  # a part of the build's mutants
-    ids = [m["id"] for m in muts if m["id"] not in dropped and (part is None or m["file"] in part)]
+    chosen = None  # --ids: a part of the build's mutants by id
+    if args.ids:
+        chosen = set()
+        for r in args.ids.split(","):
+            lo, _, hi = r.partition("-")
+            chosen.update(range(int(lo), int(hi or lo) + 1))
+    ids = [m["id"] for m in muts if m["id"] not in dropped and (part is None or m["file"] in part)
+           and (chosen is None or m["id"] in chosen)]
     done, progress = {}, os.path.join(work, "progress.jsonl")
     if args.run_only and os.path.exists(os.path.join(work, "results.json")):  # a sweep in parts: the rest
         done = {int(k): v for k, v in json.load(open(os.path.join(work, "results.json")))["results"].items() if v != "not run"}
