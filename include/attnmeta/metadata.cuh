@@ -48,9 +48,8 @@ inline int rescan_blocks(int sm_count, int grid) {
 
 template <bool Vec, class Batch, class Clamp>
 cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<Batch, Clamp>& p, path algorithm,
-                        bool pdl, cudaStream_t stream) {
-  int sm_count = 0;
-  if (cudaError_t e = current_sm_count(sm_count)) return e;
+                        const launch_device& device, bool pdl, cudaStream_t stream) {
+  const int sm_count = device.sm_count;
   const int bs = p.batch.bs;
   const int grid = grid_blocks(sm_count, cap, bs, p.shape);
   // Whether the step is likely short (short_batch.cuh): a constant q of at most short_q_max, or
@@ -97,12 +96,8 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // requests, in buffers of at most short_q_max tokens a request of that, takes one launch of
     // cluster_wide_kernel where the device-scan path takes three; a step that is not short after
     // all takes the kernel's general step in one cluster, the tokens at most short_q_max a thread.
-    bool clusters = false;
-    if (bs > single_launch_max_bs && bs <= cluster_max_bs && !p.shape.wants_pages() && short_step &&
+    if (device.sm90 && bs > single_launch_max_bs && bs <= cluster_max_bs && !p.shape.wants_pages() && short_step &&
         int64_t(cap.max_tokens) <= int64_t(short_q_max) * cluster_max_bs) {
-      if (cudaError_t e = current_device_runs_sm90_kernels<Batch, Clamp>(clusters)) return e;
-    }
-    if (clusters) {
       const int cluster = cluster_blocks<wide_cluster_threads>(bs);
       return launch_kernel_in_clusters(full ? cluster_wide_kernel<Batch, Clamp, true>
                                             : cluster_wide_kernel<Batch, Clamp>,
@@ -208,12 +203,8 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     // 1024 3.70 -> 3.38; decode bs 1024 3.00 -> 2.74, but bs 512 2.20 -> 2.70 (one token a
     // request: two requests a thread cost less there than the cluster's barriers), in clusters
     // of cluster_grid().
-    bool clusters = false;
-    if (short_step && bs > block_threads && bs <= cluster_threads * cluster_max_blocks &&
+    if (device.sm90 && short_step && bs > block_threads && bs <= cluster_threads * cluster_max_blocks &&
         (p.batch.q_per_request || p.batch.q_constant > 1 || bs > 2 * block_threads)) {
-      if (cudaError_t e = current_device_runs_sm90_kernels<Batch, Clamp>(clusters)) return e;
-    }
-    if (clusters) {
       const int cluster = cluster_blocks(bs);
       return launch_kernel_in_clusters(full && p.batch.q_per_request ? cluster_vectors_kernel<Batch, Clamp, true>
                                                                       : cluster_vectors_kernel<Batch, Clamp>,
@@ -274,12 +265,11 @@ cudaError_t compute_metadata(void* workspace, size_t workspace_bytes, const capa
   const detail::step_params<ragged_batch<SeqT, QT, IdxT>, Clamp> p{batch, clamp, detail::shape_of(cap, opt, out), out};
   const bool vec = out.page_table && detail::aligned16(out.page_table, out.page_table_row_stride) &&
                    detail::aligned16(batch.pages.req_to_token, batch.pages.row_stride);
-  bool pdl = false;
-  if (opt.enable_pdl)
-    if (cudaError_t e = detail::current_device_runs_sm90_kernels<ragged_batch<SeqT, QT, IdxT>, Clamp>(pdl))
-      return e;
-  return vec ? detail::launch_step<true>(workspace, cap, p, opt.algorithm, pdl, stream)
-             : detail::launch_step<false>(workspace, cap, p, opt.algorithm, pdl, stream);
+  detail::launch_device device;
+  if (cudaError_t e = detail::current_launch_device<ragged_batch<SeqT, QT, IdxT>, Clamp>(device)) return e;
+  const bool pdl = opt.enable_pdl && device.sm90;
+  return vec ? detail::launch_step<true>(workspace, cap, p, opt.algorithm, device, pdl, stream)
+             : detail::launch_step<false>(workspace, cap, p, opt.algorithm, device, pdl, stream);
 }
 
 /// The same, with the clamp SPEC.md names: min(x, topk) for kpool == 1, the pooled clamp otherwise.

@@ -1,6 +1,6 @@
-// attnmeta/detail/device_info.hpp: facts about the current device the launchers need (its
-// multiprocessor count, whether it takes programmatic dependent launch and clusters), cached per
-// device.
+// attnmeta/detail/device_info.hpp: facts about the current device, cached per device: a device
+// attribute, whether the device takes programmatic dependent launch and clusters. The launchers'
+// own facts (launch.cuh's current_launch_device()) are built on cached_for_current_device().
 #pragma once
 
 #include <atomic>
@@ -36,14 +36,9 @@ cudaError_t current_device_attribute(int& value) {
                                    [](int device, int& v) { return cudaDeviceGetAttribute(&v, A, device); });
 }
 
-/// Multiprocessors of the current device.
-inline cudaError_t current_sm_count(int& count) {
-  return current_device_attribute<cudaDevAttrMultiProcessorCount>(count);
-}
-
 /// Whether the current device takes programmatic dependent launch and thread-block clusters
 /// (compute capability >= 9.0). Whether the library's kernels use them there depends also on the
-/// code they were built as: current_device_runs_sm90_kernels() (launch.cuh) decides.
+/// code they were built as: current_launch_device() (launch.cuh) decides.
 inline cudaError_t current_device_has_pdl(bool& has) {
   int major = 0;
   if (cudaError_t e = current_device_attribute<cudaDevAttrComputeCapabilityMajor>(major)) return e;

@@ -7,7 +7,7 @@
 // and costs nothing when the kernel was launched without the attribute. The wait and the cluster
 // code exist only in kernels built for compute capability 9.0 or later: a build from 8.x PTX that
 // the driver compiles for a Hopper GPU has neither, so the launchers ask
-// current_device_runs_sm90_kernels() before they use either.
+// current_launch_device() before they use either.
 #pragma once
 
 #include <utility>
@@ -35,28 +35,37 @@ __device__ __forceinline__ void await_previous_grid() {
 template <class... Tag>
 __global__ void build_probe_kernel() {}
 
-/// Whether the kernels of the launcher instantiated with `Tag` run on the current device as code
-/// built for compute capability 9.0 or later: the device is (>= 9.0), and they were compiled from
-/// PTX 9.0 or later, so they wait under PDL (await_previous_grid()) and have their cluster steps.
-/// False for a build from 8.x PTX (CMAKE_CUDA_ARCHITECTURES 80, TORCH_CUDA_ARCH_LIST "8.0+PTX")
-/// running on an H100, which then takes neither PDL nor clusters. Cost: a device attribute and
-/// cudaFuncGetAttributes the first time per device, one cudaGetDevice after; no synchronisation,
-/// safe during stream capture.
+/// What a launcher needs to know of the current device: its multiprocessors, and whether the
+/// kernels instantiated with `Tag` run there as code built for compute capability 9.0 or later
+/// (`sm90`): the device is (>= 9.0), and they were compiled from PTX 9.0 or later, so they wait
+/// under PDL (await_previous_grid()) and have their cluster steps. `sm90` is false for a build from
+/// 8.x PTX (CMAKE_CUDA_ARCHITECTURES 80, TORCH_CUDA_ARCH_LIST "8.0+PTX") running on an H100, which
+/// then takes neither PDL nor clusters.
+struct launch_device {
+  int sm_count = 0;
+  bool sm90 = false;
+};
+
+/// launch_device of the current device for the kernels of `Tag`. Cost: two device attributes and
+/// cudaFuncGetAttributes the first time per device, one cudaGetDevice after (cached_for_current_
+/// device()); no synchronisation, safe during stream capture.
 template <class... Tag>
-cudaError_t current_device_runs_sm90_kernels(bool& runs) {
-  static std::atomic<int> cache[cached_devices] = {};  // 0: not asked yet, 1: no, 2: yes
-  const auto ask = [](int device, int& value) {
-    int major = 0;
-    cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+cudaError_t current_launch_device(launch_device& device) {
+  static std::atomic<int> cache[cached_devices] = {};  // 0: not asked yet, else 2 * sm_count + sm90
+  const auto ask = [](int d, int& value) {
+    int sm_count = 0, major = 0;
+    cudaError_t e = cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, d);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d);
     cudaFuncAttributes built = {};
     if (e == cudaSuccess && major >= 9) e = cudaFuncGetAttributes(&built, build_probe_kernel<Tag...>);
-    value = major >= 9 && built.ptxVersion >= 90 ? 2 : 1;
+    value = 2 * sm_count + (major >= 9 && built.ptxVersion >= 90 ? 1 : 0);
     return e;
   };
-  int answer = 0;
-  const cudaError_t e = cached_for_current_device(cache, answer, ask);
-  runs = e == cudaSuccess && answer == 2;
-  return e;
+  int value = 0;
+  if (cudaError_t e = cached_for_current_device(cache, value, ask)) return e;
+  device.sm_count = value / 2;
+  device.sm90 = (value & 1) != 0;
+  return cudaSuccess;
 }
 
 /// cudaLaunchKernelEx of kernel with the launch attributes attribute[0, count).
@@ -82,7 +91,7 @@ inline cudaLaunchAttribute pdl_attribute() {
 }
 
 /// kernel<<<grid, threads, smem, stream>>>(args...), with the programmatic stream serialization
-/// attribute when `pdl` (the caller checked current_device_runs_sm90_kernels()). Returns the
+/// attribute when `pdl` (the caller checked current_launch_device()). Returns the
 /// launch's error.
 template <class... Params, class... Args>
 cudaError_t launch_kernel(void (*kernel)(Params...), int grid, int threads, size_t smem, cudaStream_t stream, bool pdl,
@@ -96,7 +105,7 @@ cudaError_t launch_kernel(void (*kernel)(Params...), int grid, int threads, size
 }
 
 /// The same in clusters of `cluster` blocks (`grid` a multiple of it; compute capability 9.0 and
-/// later: the caller checked current_device_runs_sm90_kernels()).
+/// later: the caller checked current_launch_device()).
 template <class... Params, class... Args>
 cudaError_t launch_kernel_in_clusters(void (*kernel)(Params...), int grid, int cluster, int threads, size_t smem,
                                       cudaStream_t stream, bool pdl, Args&&... args) {
