@@ -143,3 +143,27 @@ TEST_CASE("enable_pdl: every launch waits for the kernel before it, on a stream 
   // Where PDL is taken and the kernels run concurrently (not under compute-sanitizer, which
   // serializes them), most launches start early: the outputs above then depended on the wait.
 }
+
+TEST_CASE("launch facts: PDL and clusters exactly where the kernels were built for them", "[gpu][pdl]") {
+  // The launchers take PDL and clusters where current_launch_device() says the kernels run as code
+  // for compute capability 9.0 or later. Its answer, against the device's attributes and the
+  // __CUDA_ARCH__ a kernel compiled beside the launchers runs as: a wrong "no" costs every step
+  // its early start and its cluster paths without changing an output, so only this test sees it.
+  int device = 0, major = 0, sm_count = 0, arch = 0;
+  CUDA_OK(cudaGetDevice(&device));
+  CUDA_OK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  CUDA_OK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+  CUDA_OK(launchers_cuda_arch(arch));
+  REQUIRE(arch >= 800);
+  const bool sm90 = major >= 9 && arch >= 900;
+  for (int round = 0; round < 2; ++round) {  // the answer asked for (or cached by earlier tests), then cached
+    attnmeta::detail::launch_device plain, pooled;
+    CUDA_OK(launchers_device(plain, pooled));
+    CHECK(plain.sm_count == sm_count);
+    CHECK(pooled.sm_count == sm_count);
+    CHECK(plain.sm90 == sm90);
+    CHECK(pooled.sm90 == sm90);
+  }
+  std::printf("launch facts: compute capability %d.x, %d SMs, kernels running as __CUDA_ARCH__ %d: PDL and "
+              "clusters %s\n", major, sm_count, arch, sm90 ? "taken" : "not taken");
+}
