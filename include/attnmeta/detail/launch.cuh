@@ -47,8 +47,8 @@ struct launch_device {
 };
 
 /// launch_device of the current device for the kernels of `Tag`. Cost: two device attributes and
-/// cudaFuncGetAttributes the first time per device, one cudaGetDevice after (cached_for_current_
-/// device()); no synchronisation, safe during stream capture.
+/// cudaFuncGetAttributes the first time per device, one cudaGetDevice after
+/// (cached_for_current_device()); no synchronisation, safe during stream capture.
 template <class... Tag>
 cudaError_t current_launch_device(launch_device& device) {
   static std::atomic<int> cache[cached_devices] = {};  // 0: not asked yet, else 2 * sm_count + sm90
