@@ -2,6 +2,7 @@
 // Plain C++: used by the CPU tests (host backend) and the GPU tests alike.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <random>
@@ -387,6 +388,96 @@ void for_each_clamp_bound_case(F&& f) {
       for (int variant = 0; variant < 4; ++variant) {
         std::mt19937_64 rng(0x7095 + uint64_t(bs) + 4 * uint64_t(m) + uint64_t(variant));
         f(clamp_bound_case(rng, m, bs, variant), bs, variant);
+      }
+}
+
+/// narrow_block_step()'s limit (prefill past 64 requests, in int32): 2^31 over bs rounded up to a
+/// power of two, so that bs values below it sum below 2^31.
+inline int64_t narrow_limit_of(int bs) {
+  int shift = 0;
+  while ((1 << shift) < bs) ++shift;
+  return (int64_t(1) << 31) >> shift;
+}
+
+/// A prefill (extend) step of bs requests without page tables, in buffers over four tokens a
+/// request (so that no short path takes it), whose sums reach 2^31 with limit = narrow_limit_of(bs)
+/// and bs a power of two. `variant`:
+///   0: one token a request, every kv' at the limit, topk 2048 (so that only kv' is at the limit):
+///      cu_seqlens_k reaches bs limit = 2^31;
+///   1: two tokens a request, kv' one below the limit, topk half of it: every request's topk sum at
+///      the limit and its kv' below it, so cu_topk_seqlens reaches 2^31 and cu_seqlens_k does not;
+///   2: two requests past the limit in neighbouring threads of narrow_block_step() (requests p and
+///      p + ceil(bs / 256)), kv' 2^30 + 1 each, the rest short: their sum passes 2^31;
+///   3: every q_b at the limit and every kv' 0 (queries longer than their kv, which the status
+///      reports): cu_seqlens_q reaches 2^31 while the kv' and topk sums stay 0.
+inline step_case narrow_limit_case(std::mt19937_64& rng, int bs, int variant) {
+  step_case c = random_case(rng, shape_limits{}, mode::extend, bs);
+  const int64_t limit = narrow_limit_of(bs);
+  const int per = (bs + 255) / 256, first = bs / 2 / per * per;
+  int64_t n = 0;
+  for (int b = 0; b < bs; ++b) {
+    c.s.q[b] = variant == 1 ? 2 : variant == 3 ? limit : 1;
+    c.s.seq[b] = variant == 0 ? limit : variant == 1 ? limit - 1 : variant == 2 ? int64_t(1 + rng() % 5000) : 0;
+    n += c.s.q[b];
+  }
+  if (variant == 2) c.s.seq[first] = c.s.seq[first + per] = (int64_t(1) << 30) + 1;
+  c.s.kv_extra = 0;
+  c.which = all_1d;
+  c.page_table = c.block_table = false;
+  c.token_offset = 0;
+  c.opt.topk = variant == 0 ? 2048 : variant == 1 ? int(limit / 2) : INT32_MAX;
+  c.opt.kpool = 1;
+  c.cap.max_bs = bs;
+  c.cap.max_tokens = int(variant == 3 ? 4 * bs + 1 : n + 4 * bs + 1);
+  return c;
+}
+
+/// f(c, bs, variant) for every narrow_limit_case() the tests take: 128, 256 and 1,024 requests
+/// (narrow_step_kernel one request a thread, and four), the four variants, each from its own seed.
+template <class F>
+void for_each_narrow_limit_case(F&& f) {
+  for (int bs : {128, 256, 1024})
+    for (int variant = 0; variant < 4; ++variant) {
+      std::mt19937_64 rng(0x2a77 + uint64_t(bs) + uint64_t(variant));
+      f(narrow_limit_case(rng, bs, variant), bs, variant);
+    }
+}
+
+/// Whether the reference outputs of narrow_limit_case(c, bs, variant) are at the edge it is for:
+/// the sums it names saturate at INT32_MAX and the status says so.
+inline bool narrow_limit_edge_holds(const step_case& c, const ref::buffers& e, int bs, int variant) {
+  int64_t n = 0;
+  for (auto q : c.s.q) n += q;
+  const bool overflow = (e.status & attnmeta::status_int32_overflow) != 0;
+  const int32_t last_q = e.cu_seqlens_q.at(guard + size_t(bs)), last_k = e.cu_seqlens_k.at(guard + size_t(bs));
+  if (variant == 3) return overflow && last_q == INT32_MAX && last_k == 0;
+  const int32_t last_topk = e.cu_topk_seqlens.at(guard + size_t(n));
+  if (variant == 1) return overflow && last_topk == INT32_MAX && last_k == int64_t(bs) * (narrow_limit_of(bs) - 1);
+  return overflow && last_k == INT32_MAX;
+}
+
+/// f(c) for every case of the tests of one-block grids past the short steps: target verify and
+/// constant draft extend with q = D = 5 (never short), 33-254 requests, no page tables, max_tokens
+/// 0, 1, 7 and min(254 - bs, 5 bs - 1), so that max_tokens + bs + 2 is at most 256 (one block's
+/// threads) and the step's grid is one block; every case over capacity.
+template <class F>
+void for_each_one_block_case(F&& f) {
+  std::mt19937_64 rng(0x0b1c);
+  for (int bs : {33, 64, 65, 128, 129, 200, 254})
+    for (mode m : {mode::target_verify, mode::draft_extend_const})
+      for (int cap : {0, 1, 7, std::min(254 - bs, 5 * bs - 1)}) {
+        step_case c = random_case(rng, shape_limits{}, m, bs);
+        c.D = 5;
+        c.s.kv_extra = m == mode::target_verify ? 5 : 0;
+        for (int b = 0; b < bs; ++b) {
+          c.s.q[b] = 5;
+          c.s.seq[b] = int64_t(rng() % 5000);
+        }
+        c.which = all_1d;
+        c.page_table = c.block_table = false;
+        c.cap.max_bs = bs;
+        c.cap.max_tokens = cap;
+        f(c);
       }
 }
 

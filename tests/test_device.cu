@@ -517,6 +517,32 @@ TEST_CASE("long steps of 129-1,024 requests: int32 sums up to INT32_MAX, the int
     }
 }
 
+TEST_CASE("narrow limit, sums at 2^31: prefill of 128, 256 and 1,024 requests at the int32 step's bound",
+          "[gpu][long]") {
+  // narrow_block_step() scans in int32 only while every q_b, kv'_b and topk sum lies below
+  // narrow_limit_of(bs); at a power of two bs that many values at the limit sum to exactly 2^31.
+  // Every kv' at it, every topk sum at it, two requests past it in neighbouring threads (the scan
+  // counts the requests that do not fit), every q_b at it: the general step saturates the sums and
+  // reports them, where an int32 step that let them in would wrap.
+  for_each_narrow_limit_case([](const step_case& c, int bs, int variant) {
+    INFO("bs " << bs << " variant " << variant << " " << c.describe());
+    REQUIRE(narrow_limit_edge_holds(c, expected_outputs(c), bs, variant));  // the edge this test is for
+    require_equal_on_both_paths(c);
+  });
+}
+
+TEST_CASE("capacity far below N: a constant q of 5, 33-254 requests, in a grid of one block", "[gpu][long]") {
+  // A constant q past short_q_max is not short whatever the capacity, and where max_tokens + bs + 2
+  // is at most 256 its step takes a grid of one block (lane_batch_kernel up to 64 requests,
+  // narrow_step_kernel past them): that block writes every per-request output and the status,
+  // however few of the tokens fit.
+  for_each_one_block_case([](const step_case& c) {
+    INFO(c.describe());
+    REQUIRE((expected_outputs(c).status & attnmeta::status_tokens_over_capacity) != 0);
+    require_equal_on_both_paths(c);
+  });
+}
+
 TEST_CASE("small page-table steps: block 0's short path and its fallbacks (q above 4, kv' at 2^24)",
           "[gpu][short]") {
   // Constant q up to 16 with bs <= 32 copies page units without a scan; block 0 writes the vectors

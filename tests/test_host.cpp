@@ -343,6 +343,37 @@ TEST_CASE("host backend: 2,048 and 4,096 requests with every kv' at the wide lim
   });
 }
 
+TEST_CASE("host backend: prefill of 128, 256 and 1,024 requests whose sums reach 2^31 at the int32 step's bound",
+          "[host]") {
+  // The cases of the GPU test of narrow_block_step()'s limit (test_device.cu).
+  for_each_narrow_limit_case([](const step_case& c, int bs, int variant) {
+    INFO("bs " << bs << " variant " << variant << " " << c.describe());
+    cudaError_t err;
+    const ref::buffers got = run_host_backend(c, err);
+    REQUIRE(err == cudaSuccess);
+    const ref::buffers expected = expected_outputs(c);
+    CHECK(narrow_limit_edge_holds(c, expected, bs, variant));
+    const std::string diff = compare(expected, got);
+    INFO(diff);
+    REQUIRE(diff.empty());
+  });
+}
+
+TEST_CASE("host backend: a constant q of 5, 33-254 requests, capacity far below N", "[host]") {
+  // The cases of the GPU test of one-block grids (test_device.cu).
+  for_each_one_block_case([](const step_case& c) {
+    INFO(c.describe());
+    cudaError_t err;
+    const ref::buffers got = run_host_backend(c, err);
+    REQUIRE(err == cudaSuccess);
+    const ref::buffers expected = expected_outputs(c);
+    CHECK((expected.status & attnmeta::status_tokens_over_capacity) != 0);
+    const std::string diff = compare(expected, got);
+    INFO(diff);
+    REQUIRE(diff.empty());
+  });
+}
+
 TEST_CASE("host backend: 2,048 and 4,096 requests of four tokens whose clamp is at the wide limit's bound",
           "[host]") {
   // The cases of the GPU test of short batches at the wide limit's clamp bound (test_device.cu):
