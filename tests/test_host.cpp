@@ -17,6 +17,16 @@
 
 using namespace cases;
 
+/// The host backend's outputs for c, required to equal `expected` (the reference's for c).
+static void require_host_backend_equals(const step_case& c, const ref::buffers& expected) {
+  cudaError_t err;
+  const ref::buffers got = run_host_backend(c, err);
+  REQUIRE(err == cudaSuccess);
+  const std::string diff = compare(expected, got);
+  INFO(diff);
+  REQUIRE(diff.empty());
+}
+
 TEST_CASE("clamp policies: prefix_sum equals the plain loop", "[blocks]") {
   std::mt19937_64 rng(1);
   for (int it = 0; it < 300; ++it) {
@@ -330,16 +340,11 @@ TEST_CASE("host backend: 2,048 and 4,096 requests with every kv' at the wide lim
   // saturates, and the status says so.
   for_each_wide_limit_case([](const step_case& c, int bs, int64_t wide) {
     INFO(c.describe());
-    cudaError_t err;
-    const ref::buffers got = run_host_backend(c, err);
-    REQUIRE(err == cudaSuccess);
     const ref::buffers expected = expected_outputs(c);
     CHECK(expected.cu_seqlens_k.at(guard + size_t(bs)) == INT32_MAX);  // after the buffer's guard
     CHECK(expected.cu_seqlens_k.at(guard + size_t(bs) - 1) == (bs - 1) * wide);
     CHECK((expected.status & attnmeta::status_int32_overflow) != 0);
-    const std::string diff = compare(expected, got);
-    INFO(diff);
-    REQUIRE(diff.empty());
+    require_host_backend_equals(c, expected);
   });
 }
 
@@ -348,14 +353,9 @@ TEST_CASE("host backend: prefill of 128, 256 and 1,024 requests whose sums reach
   // The cases of the GPU test of narrow_block_step()'s limit (test_device.cu).
   for_each_narrow_limit_case([](const step_case& c, int bs, int variant) {
     INFO("bs " << bs << " variant " << variant << " " << c.describe());
-    cudaError_t err;
-    const ref::buffers got = run_host_backend(c, err);
-    REQUIRE(err == cudaSuccess);
     const ref::buffers expected = expected_outputs(c);
     CHECK(narrow_limit_edge_holds(c, expected, bs, variant));
-    const std::string diff = compare(expected, got);
-    INFO(diff);
-    REQUIRE(diff.empty());
+    require_host_backend_equals(c, expected);
   });
 }
 
@@ -363,14 +363,9 @@ TEST_CASE("host backend: a constant q of 5, 33-254 requests, capacity far below 
   // The cases of the GPU test of one-block grids (test_device.cu).
   for_each_one_block_case([](const step_case& c) {
     INFO(c.describe());
-    cudaError_t err;
-    const ref::buffers got = run_host_backend(c, err);
-    REQUIRE(err == cudaSuccess);
     const ref::buffers expected = expected_outputs(c);
     CHECK((expected.status & attnmeta::status_tokens_over_capacity) != 0);
-    const std::string diff = compare(expected, got);
-    INFO(diff);
-    REQUIRE(diff.empty());
+    require_host_backend_equals(c, expected);
   });
 }
 
@@ -383,9 +378,6 @@ TEST_CASE("host backend: 2,048 and 4,096 requests of four tokens whose clamp is 
     INFO("variant " << variant << " " << c.describe());
     const int64_t limit = short_limit_of(bs);
     REQUIRE(int64_t(bs) * 4 * limit == int64_t(1) << 31);
-    cudaError_t err;
-    const ref::buffers got = run_host_backend(c, err);
-    REQUIRE(err == cudaSuccess);
     const ref::buffers expected = expected_outputs(c);
     const int64_t last = expected.cu_topk_seqlens.at(guard + size_t(4 * bs));  // after the buffer's guard
     if (variant % 2 == 1) {
@@ -396,9 +388,7 @@ TEST_CASE("host backend: 2,048 and 4,096 requests of four tokens whose clamp is 
       CHECK(expected.status == 0);
     }
     if (variant == 1) CHECK(expected.cu_topk_seqlens.at(guard + size_t(4 * bs) - 1) == INT32_MAX - limit + 1);
-    const std::string diff = compare(expected, got);
-    INFO(diff);
-    REQUIRE(diff.empty());
+    require_host_backend_equals(c, expected);
   });
 }
 
