@@ -351,6 +351,12 @@ def report(work, muts, dropped, results):
     print(text)
 
 
+def int_range(text):
+    """The integers of "LO-HI" (both included) or of "N"."""
+    lo, _, hi = text.partition("-")
+    return range(int(lo), int(hi or lo) + 1)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kind", choices=["host", "gpu"])
@@ -386,8 +392,8 @@ def main():
         files = args.files.split(",") if args.files else (HOST_FILES if args.kind == "host" else GPU_FILES)
         muts, dropped = sites(files), set()
         if args.lines:
-            lo, _, hi = args.lines.partition("-")
-            muts = [m for m in muts if int(lo) <= m["line"] <= int(hi or lo)]
+            lines = int_range(args.lines)
+            muts = [m for m in muts if m["line"] in lines]
             for i, m in enumerate(muts):
                 m["id"] = i
         print(f"{len(muts)} sites in {len(files)} header(s); building {target}", flush=True)
@@ -402,8 +408,7 @@ def main():
     if args.ids:
         chosen = set()
         for r in args.ids.split(","):
-            lo, _, hi = r.partition("-")
-            chosen.update(range(int(lo), int(hi or lo) + 1))
+            chosen.update(int_range(r))
     ids = [m["id"] for m in muts if m["id"] not in dropped and (part is None or m["file"] in part)
            and (chosen is None or m["id"] in chosen)]
     done, progress = {}, os.path.join(work, "progress.jsonl")
