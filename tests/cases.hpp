@@ -320,12 +320,15 @@ step_case short_case(std::mt19937_64& rng, mode m, int bs, DraftQ draft_q) {
   return c;
 }
 
-/// The GPU's short_len_limit(bs), worked out here: 2^24 >> ceil(log2(ceil(bs / 32))).
-inline int64_t short_limit_of(int bs) {
+/// ceil(log2(n)), 0 for n <= 1, worked out here (not the library's ceil_log2()).
+inline int ceil_log2_of(int64_t n) {
   int shift = 0;
-  while ((1 << shift) < (bs + 31) / 32) ++shift;
-  return (int64_t(1) << 24) >> shift;
+  while ((int64_t(1) << shift) < n) ++shift;
+  return shift;
 }
+
+/// The GPU's short_len_limit(bs), worked out here: 2^24 >> ceil(log2(ceil(bs / 32))).
+inline int64_t short_limit_of(int bs) { return (int64_t(1) << 24) >> ceil_log2_of((bs + 31) / 32); }
 
 /// f(c, bs, wide) for every case of the tests of kv' at cluster_wide_kernel's limit: 2,048 and 4,096
 /// requests of decode and target verify (short_case(), each from its own seed), every kv' at
@@ -393,11 +396,7 @@ void for_each_clamp_bound_case(F&& f) {
 
 /// narrow_block_step()'s limit (prefill past 64 requests, in int32): 2^31 over bs rounded up to a
 /// power of two, so that bs values below it sum below 2^31.
-inline int64_t narrow_limit_of(int bs) {
-  int shift = 0;
-  while ((1 << shift) < bs) ++shift;
-  return (int64_t(1) << 31) >> shift;
-}
+inline int64_t narrow_limit_of(int bs) { return (int64_t(1) << 31) >> ceil_log2_of(bs); }
 
 /// A prefill (extend) step of bs requests without page tables, in buffers over four tokens a
 /// request (so that no short path takes it), whose sums reach 2^31 with limit = narrow_limit_of(bs)

@@ -497,9 +497,7 @@ TEST_CASE("long steps of 129-1,024 requests: int32 sums up to INT32_MAX, the int
       step_case c = random_case(rng, shape_limits{}, mode::extend, bs);
       c.which = all_1d;
       c.page_table = c.block_table = false;
-      int log2_bs = 0;
-      while ((int64_t(1) << log2_bs) < bs) ++log2_bs;
-      const int64_t limit = (int64_t(1) << 31) >> log2_bs;
+      const int64_t limit = narrow_limit_of(bs);
       c.opt.topk = variant == 3 ? 2048 : INT32_MAX;
       c.opt.kpool = variant == 3 ? 3 : 1;
       int64_t n = 0;
