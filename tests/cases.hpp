@@ -498,6 +498,39 @@ inline void use_dense_pages(step_case& c, std::mt19937_64& rng, bool page_table,
   for (auto& r : c.s.rpi) r = int64_t(rng() % uint64_t(pool_rows));
 }
 
+/// f(c, bs, variant) for steps whose lanes' totals are exactly 2^26, the bound below which
+/// lane_batch_step() scans its 32 lanes in int32 (scan_lanes_small()): 32 lanes at it sum to
+/// exactly 2^31, which the step saturates and reports. `variant` is narrow_limit_case()'s (every
+/// kv' at 2^31 / bs: 0; every topk sum: 1; every q_b: 3), whose edge narrow_limit_edge_holds()
+/// checks; the steps:
+///   - prefill of 32 and 64 requests (lane_batch_kernel, one and two requests a lane), variants 0,
+///     1 and 3;
+///   - prefill of 128 requests in buffers of four tokens a request, and decode of 128 requests,
+///     every kv' at 2^24 (vectors_kernel, four requests a lane once the short step declines), 0;
+///   - decode of 32 requests with page tables (W = 100), every kv' at 2^26 (static_pages_kernel's
+///     block 0, lane_batch_step() once its short path declines), 0.
+template <class F>
+void for_each_lane_scan_case(F&& f) {
+  for (int bs : {32, 64})
+    for (int variant : {0, 1, 3}) {
+      std::mt19937_64 rng(0x1a5e + uint64_t(bs) + uint64_t(variant));
+      f(narrow_limit_case(rng, bs, variant), bs, variant);
+    }
+  for (mode m : {mode::extend, mode::decode}) {
+    std::mt19937_64 rng(0x1a5e + 128 + uint64_t(m));
+    step_case c = narrow_limit_case(rng, 128, 0);
+    c.m = m;
+    c.cap.max_tokens = 4 * 128;
+    f(c, 128, 0);
+  }
+  std::mt19937_64 rng(0x1a5e + 32 * 5);
+  step_case c = narrow_limit_case(rng, 32, 0);
+  c.m = mode::decode;
+  c.cap.max_tokens = 32;
+  use_dense_pages(c, rng, true, true, 100, 64, 35);
+  f(c, 32, 0);
+}
+
 /// Runs the host backend on c (typed arrays, guarded poisoned outputs); returns what it wrote.
 inline ref::buffers run_host_backend(const step_case& c, cudaError_t& err) {
   ref::buffers got = poisoned_outputs(c);

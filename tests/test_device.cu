@@ -529,6 +529,19 @@ TEST_CASE("narrow limit, sums at 2^31: prefill of 128, 256 and 1,024 requests at
   });
 }
 
+TEST_CASE("lanes' int32 scan at 2^31: 32-128 requests, every lane's totals at 2^26, the bound of the int32 scan",
+          "[gpu][long]") {
+  // lane_batch_step() scans its 32 lanes in int32 while every lane's totals lie below 2^26; 32
+  // lanes at it sum to exactly 2^31. Prefill of 32 and 64 requests (every kv', topk sum or q_b at
+  // 2^31 / bs), 128 requests at 2^24 (four a lane) and a decode step with page tables: the general
+  // step saturates the sums and reports them, where an int32 scan that let them in would wrap.
+  for_each_lane_scan_case([](const step_case& c, int bs, int variant) {
+    INFO("bs " << bs << " variant " << variant << " " << c.describe());
+    REQUIRE(narrow_limit_edge_holds(c, expected_outputs(c), bs, variant));  // the edge this test is for
+    require_equal_on_both_paths(c);
+  });
+}
+
 TEST_CASE("capacity far below N: a constant q of 5, 33-254 requests, in a grid of one block", "[gpu][long]") {
   // A constant q past short_q_max is not short whatever the capacity, and where max_tokens + bs + 2
   // is at most 256 its step takes a grid of one block (lane_batch_kernel up to 64 requests,

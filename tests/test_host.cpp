@@ -359,6 +359,16 @@ TEST_CASE("host backend: prefill of 128, 256 and 1,024 requests whose sums reach
   });
 }
 
+TEST_CASE("host backend: 32-128 requests whose lanes' totals are at 2^26, the sums at 2^31", "[host]") {
+  // The cases of the GPU test of lane_batch_step()'s int32 scan (test_device.cu).
+  for_each_lane_scan_case([](const step_case& c, int bs, int variant) {
+    INFO("bs " << bs << " variant " << variant << " " << c.describe());
+    const ref::buffers expected = expected_outputs(c);
+    CHECK(narrow_limit_edge_holds(c, expected, bs, variant));
+    require_host_backend_equals(c, expected);
+  });
+}
+
 TEST_CASE("host backend: a constant q of 5, 33-254 requests, capacity far below N", "[host]") {
   // The cases of the GPU test of one-block grids (test_device.cu).
   for_each_one_block_case([](const step_case& c) {
