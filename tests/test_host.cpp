@@ -3,6 +3,7 @@
 #include <attnmeta/clamp.hpp>
 #include <attnmeta/host.hpp>
 #include <attnmeta/lookup.hpp>
+#include <attnmeta/workspace.hpp>
 
 #include <cstring>
 #include <functional>
@@ -114,6 +115,26 @@ TEST_CASE("find_owner and locate_token against a linear scan, empty requests inc
       REQUIRE(p.rank == t - off[want]);
       REQUIRE(attnmeta::find_owner(attnmeta::strided<int64_t>(off.data()), n, t) == want);
     }
+  }
+}
+
+TEST_CASE("workspace_size: a table of max_bs + 1 request totals, then the scan's storage at a 256-byte boundary",
+          "[blocks]") {
+  // The device-scan path writes bs + 1 <= max_bs + 1 request_totals at the workspace's start and
+  // gives cub::DeviceScan the bytes from table_bytes(max_bs) on (metadata.cuh); the GPU test
+  // "workspace_size's bound covers cub::DeviceScan's own query" checks the second part's size.
+  for (int max_bs = -2; max_bs <= 5000; ++max_bs) {
+    const int bs = max_bs > 0 ? max_bs : 0;
+    const size_t table = attnmeta::detail::table_bytes(bs);
+    const size_t need = sizeof(attnmeta::request_totals) * size_t(bs + 1);
+    INFO("max_bs " << max_bs << " table " << table);
+    REQUIRE(table >= need);
+    REQUIRE(table < need + 256);
+    REQUIRE(table % 256 == 0);
+    attnmeta::capacity cap;
+    cap.max_bs = max_bs;
+    const size_t scan = attnmeta::device_exclusive_sum_bytes_bound<attnmeta::request_totals>(bs);
+    REQUIRE(attnmeta::workspace_size(cap) >= table + scan);
   }
 }
 

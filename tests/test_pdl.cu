@@ -163,6 +163,9 @@ TEST_CASE("launch facts: PDL and clusters exactly where the kernels were built f
     CHECK(pooled.sm_count == sm_count);
     CHECK(plain.sm90 == sm90);
     CHECK(pooled.sm90 == sm90);
+    bool has_pdl_here = false;  // the PDL test's and the benchmark's question: may a kernel start early?
+    CUDA_OK(attnmeta::detail::current_device_has_pdl(has_pdl_here));
+    CHECK(has_pdl_here == (major >= 9));
   }
   std::printf("launch facts: compute capability %d.x, %d SMs, kernels running as __CUDA_ARCH__ %d: PDL and "
               "clusters %s\n", major, sm_count, arch, sm90 ? "taken" : "not taken");
