@@ -529,7 +529,7 @@ TEST_CASE("narrow limit, sums at 2^31: prefill of 128, 256 and 1,024 requests at
   });
 }
 
-TEST_CASE("lanes' int32 scan at 2^31: 32-128 requests, every lane's totals at 2^26, the bound of the int32 scan",
+TEST_CASE("lanes' int32 scan at 2^31: 32-128 requests, every lane's totals at 2^26 (the scan's bound)",
           "[gpu][long]") {
   // lane_batch_step() scans its 32 lanes in int32 while every lane's totals lie below 2^26; 32
   // lanes at it sum to exactly 2^31. Prefill of 32 and 64 requests (every kv', topk sum or q_b at
