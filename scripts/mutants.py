@@ -49,11 +49,11 @@ from collections import Counter, defaultdict
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_FILES = ["config.hpp", "clamp.hpp", "request.hpp", "lookup.hpp", "host.hpp", "batch.hpp", "workspace.hpp",
               "detail/validate.hpp"]
+# The kernels' own headers, the launchers' host-side sizes and device facts, then the shared ones.
 GPU_FILES = ["detail/kernels.cuh", "detail/page_copy.cuh", "detail/short_pages.cuh", "detail/short_batch.cuh",
              "detail/lane_batch.cuh", "detail/cluster_batch.cuh", "detail/launch.cuh", "block_offsets.cuh",
              "device_offsets.cuh", "metadata.cuh", "workspace.hpp", "detail/device_info.hpp", "lookup.hpp",
              "request.hpp", "clamp.hpp", "config.hpp", "batch.hpp", "detail/validate.hpp"]
-# (the kernels' own headers and the launchers' host-side sizes and device facts, then the shared ones)
 # (text, proxy, operator, mutated operator); longer operators first so " <= " is not read as " < ".
 OPS = [(" <= ", "le_lt", "<=", "<"), (" >= ", "ge_gt", ">=", ">"), (" < ", "lt_le", "<", "<="),
        (" > ", "gt_ge", ">", ">="), (" == ", "eq_ne", "==", "!="), (" != ", "ne_eq", "!=", "=="),
