@@ -515,6 +515,14 @@ TEST_CASE("long steps of 129-1,024 requests: int32 sums up to INT32_MAX, the int
     }
 }
 
+/// A case of narrow_limit_case()'s variants (bs requests): its reference at the edge the variant is
+/// for (narrow_limit_edge_holds()), and both paths equal to it.
+static void require_limit_edge_on_both_paths(const step_case& c, int bs, int variant) {
+  INFO("bs " << bs << " variant " << variant << " " << c.describe());
+  REQUIRE(narrow_limit_edge_holds(c, expected_outputs(c), bs, variant));  // the edge the test is for
+  require_equal_on_both_paths(c);
+}
+
 TEST_CASE("narrow limit, sums at 2^31: prefill of 128, 256 and 1,024 requests at the int32 step's bound",
           "[gpu][long]") {
   // narrow_block_step() scans in int32 only while every q_b, kv'_b and topk sum lies below
@@ -522,11 +530,7 @@ TEST_CASE("narrow limit, sums at 2^31: prefill of 128, 256 and 1,024 requests at
   // Every kv' at it, every topk sum at it, two requests past it in neighbouring threads (the scan
   // counts the requests that do not fit), every q_b at it: the general step saturates the sums and
   // reports them, where an int32 step that let them in would wrap.
-  for_each_narrow_limit_case([](const step_case& c, int bs, int variant) {
-    INFO("bs " << bs << " variant " << variant << " " << c.describe());
-    REQUIRE(narrow_limit_edge_holds(c, expected_outputs(c), bs, variant));  // the edge this test is for
-    require_equal_on_both_paths(c);
-  });
+  for_each_narrow_limit_case(require_limit_edge_on_both_paths);
 }
 
 TEST_CASE("lanes' int32 scan at 2^31: 32-128 requests, every lane's totals at 2^26 (the scan's bound)",
@@ -535,11 +539,7 @@ TEST_CASE("lanes' int32 scan at 2^31: 32-128 requests, every lane's totals at 2^
   // lanes at it sum to exactly 2^31. Prefill of 32 and 64 requests (every kv', topk sum or q_b at
   // 2^31 / bs), 128 requests at 2^24 (four a lane) and a decode step with page tables: the general
   // step saturates the sums and reports them, where an int32 scan that let them in would wrap.
-  for_each_lane_scan_case([](const step_case& c, int bs, int variant) {
-    INFO("bs " << bs << " variant " << variant << " " << c.describe());
-    REQUIRE(narrow_limit_edge_holds(c, expected_outputs(c), bs, variant));  // the edge this test is for
-    require_equal_on_both_paths(c);
-  });
+  for_each_lane_scan_case(require_limit_edge_on_both_paths);
 }
 
 TEST_CASE("capacity far below N: a constant q of 5, 33-254 requests, in a grid of one block", "[gpu][long]") {

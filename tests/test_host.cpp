@@ -369,25 +369,24 @@ TEST_CASE("host backend: 2,048 and 4,096 requests with every kv' at the wide lim
   });
 }
 
+/// A case of narrow_limit_case()'s variants (bs requests): its reference at the edge the variant is
+/// for (narrow_limit_edge_holds()), and the host backend equal to it.
+static void check_limit_edge_on_host_backend(const step_case& c, int bs, int variant) {
+  INFO("bs " << bs << " variant " << variant << " " << c.describe());
+  const ref::buffers expected = expected_outputs(c);
+  CHECK(narrow_limit_edge_holds(c, expected, bs, variant));
+  require_host_backend_equals(c, expected);
+}
+
 TEST_CASE("host backend: prefill of 128, 256 and 1,024 requests whose sums reach 2^31 at the int32 step's bound",
           "[host]") {
   // The cases of the GPU test of narrow_block_step()'s limit (test_device.cu).
-  for_each_narrow_limit_case([](const step_case& c, int bs, int variant) {
-    INFO("bs " << bs << " variant " << variant << " " << c.describe());
-    const ref::buffers expected = expected_outputs(c);
-    CHECK(narrow_limit_edge_holds(c, expected, bs, variant));
-    require_host_backend_equals(c, expected);
-  });
+  for_each_narrow_limit_case(check_limit_edge_on_host_backend);
 }
 
 TEST_CASE("host backend: 32-128 requests whose lanes' totals are at 2^26, the sums at 2^31", "[host]") {
   // The cases of the GPU test of lane_batch_step()'s int32 scan (test_device.cu).
-  for_each_lane_scan_case([](const step_case& c, int bs, int variant) {
-    INFO("bs " << bs << " variant " << variant << " " << c.describe());
-    const ref::buffers expected = expected_outputs(c);
-    CHECK(narrow_limit_edge_holds(c, expected, bs, variant));
-    require_host_backend_equals(c, expected);
-  });
+  for_each_lane_scan_case(check_limit_edge_on_host_backend);
 }
 
 TEST_CASE("host backend: a constant q of 5, 33-254 requests, capacity far below N", "[host]") {
