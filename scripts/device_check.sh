@@ -44,6 +44,8 @@ if want tests; then
   "$T" >"$OUT/gpu_tests.log" 2>&1; rc=$?
   note "gpu tests: rc=$rc, $(catch_line "$OUT/gpu_tests.log")"
   [ $rc -ne 0 ] && tail -40 "$OUT/gpu_tests.log"
+  facts=$(grep -m1 '^launch facts' "$OUT/gpu_tests.log")  # the GPU and the code its kernels run as
+  note "${facts:-launch facts: not printed (gpu_tests.log)}"
   # The launchers built from compute_80 PTX (no clusters, no PDL on this GPU either).
   "${T}_ptx80" "~[big]~[stress]" >"$OUT/gpu_tests_ptx80.log" 2>&1; rc=$?
   note "gpu tests, launchers from compute_80 PTX: rc=$rc, $(catch_line "$OUT/gpu_tests_ptx80.log")"
