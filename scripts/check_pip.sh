@@ -5,7 +5,8 @@ set -u
 cd "$(dirname "$0")/.."
 dest=${1:-/tmp/attnmeta_pip}
 rm -rf "$dest"
-TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} MAX_JOBS=${MAX_JOBS:-8} \
+# For $TORCH_CUDA_ARCH_LIST where it is set, else for the GPUs torch sees (setup.py).
+MAX_JOBS=${MAX_JOBS:-8} \
   python3 -m pip install -q --no-build-isolation --no-deps --no-index --target "$dest" ./python || exit 1
 cd /tmp && PYTHONPATH="$dest" python3 - <<'PY'
 import torch, attnmeta_torch as am
