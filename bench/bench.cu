@@ -12,8 +12,10 @@
 //
 //   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
-// Environment: ATTNMETA_BENCH_WIDTH sets W, ATTNMETA_BENCH_KPOOL the clamp's pool granule (the
-// pooled clamp past 1), ATTNMETA_BENCH_INT64=1 passes seq_lens and extend_lens as int64.
+// Environment: ATTNMETA_BENCH_WIDTH sets W; ATTNMETA_BENCH_POOL_PAD and ATTNMETA_BENCH_TABLE_PAD add
+// columns to the row stride of req_to_token and of page_table (rows W + pad elements apart, the
+// width still W); ATTNMETA_BENCH_KPOOL sets the clamp's pool granule (the pooled clamp past 1);
+// ATTNMETA_BENCH_INT64=1 passes seq_lens and extend_lens as int64.
 //
 // Prints a markdown table last; --json writes one object per case (JSON lines).
 #include <attnmeta/attnmeta.cuh>
@@ -40,6 +42,8 @@
 namespace {
 
 int W = 163840;  // page_table width: DeepSeek-V3.2's context (ATTNMETA_BENCH_WIDTH overrides it)
+int pool_pad = 0;   // req_to_token rows are W + pool_pad elements apart (ATTNMETA_BENCH_POOL_PAD)
+int table_pad = 0;  // page_table rows are W + table_pad elements apart (ATTNMETA_BENCH_TABLE_PAD)
 int kpool = 1;   // the clamp's pool granule: 1 is min(x, topk), more the pooled clamp (ATTNMETA_BENCH_KPOOL)
 bool int64_lengths = false;  // seq_lens and extend_lens as int64 (ATTNMETA_BENCH_INT64=1)
 constexpr int page_size = 64;
@@ -281,6 +285,9 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
   }
   if (const char* w = std::getenv("ATTNMETA_BENCH_WIDTH")) W = std::atoi(w);
+  if (const char* r = std::getenv("ATTNMETA_BENCH_POOL_PAD")) pool_pad = std::max(0, std::atoi(r));
+  if (const char* r = std::getenv("ATTNMETA_BENCH_TABLE_PAD")) table_pad = std::max(0, std::atoi(r));
+  const int64_t pool_stride = int64_t(W) + pool_pad, table_stride = int64_t(W) + table_pad;
   if (const char* k = std::getenv("ATTNMETA_BENCH_KPOOL")) kpool = std::max(1, std::atoi(k));
   if (const char* i = std::getenv("ATTNMETA_BENCH_INT64")) int64_lengths = std::atoi(i) != 0;
   int devices = 0;
@@ -372,11 +379,12 @@ int main(int argc, char** argv) {
   CHECK(cudaMalloc(&d.q64, max_bs * 8));
   CHECK(cudaMalloc(&d.rpi, max_bs * 4));
   // 32 more ints a row: room for the packed copy's 128-byte aligned rows whatever W is
-  CHECK(cudaMalloc(&d.req_to_token, size_t(max_bs) * (W + 32) * 4));
-  fill_slots<<<4096, 256>>>(d.req_to_token, size_t(max_bs) * (W + 32));
+  const int64_t pool_room = pool_stride + 32, table_room = table_stride + 32;
+  CHECK(cudaMalloc(&d.req_to_token, size_t(max_bs) * pool_room * 4));
+  fill_slots<<<4096, 256>>>(d.req_to_token, size_t(max_bs) * pool_room);
   for (int32_t** p : {&d.cache_seqlens, &d.cu_k, &d.cu_q}) CHECK(cudaMalloc(p, (max_bs + 1) * 4));
   for (int32_t** p : {&d.t2r, &d.expanded, &d.topk, &d.cu_topk, &d.ks, &d.ke}) CHECK(cudaMalloc(p, (t_alloc + 1) * 4));
-  CHECK(cudaMalloc(&d.page_table, size_t(max_draft_tokens) * (W + 32) * 4));
+  CHECK(cudaMalloc(&d.page_table, size_t(max_draft_tokens) * table_room * 4));
   CHECK(cudaMalloc(&d.block_table, size_t(max_draft_tokens) * (W / page_size + 64) * 4));
   CHECK(cudaMalloc(&d.status, 4));
   CHECK(cudaMemset(d.status, 0, 4));
@@ -454,9 +462,9 @@ int main(int argc, char** argv) {
     out.cache_seqlens = d.cache_seqlens, out.cu_seqlens_k = d.cu_k, out.cu_seqlens_q = d.cu_q;
     out.token_to_request = d.t2r, out.seqlens_expanded = d.expanded, out.topk_seqlens = d.topk;
     out.cu_topk_seqlens = d.cu_topk, out.key_start = d.ks, out.key_end = d.ke;
-    if (c.pages) out.page_table = d.page_table, out.block_table = d.block_table;
+    if (c.pages) out.page_table = d.page_table, out.page_table_row_stride = table_stride, out.block_table = d.block_table;
     out.status = d.status;
-    const attnmeta::page_source<int32_t> pages{d.rpi, d.req_to_token, W, max_bs};
+    const attnmeta::page_source<int32_t> pages{d.rpi, d.req_to_token, pool_stride, max_bs};
     bool pdl = false;  // options::enable_pdl for the calls of `launch`
     const auto call = [&](cudaStream_t st, auto seq_lens, auto extend_lens) {
       opt.enable_pdl = pdl;
@@ -498,7 +506,7 @@ int main(int argc, char** argv) {
     const double floor_us = bytes / copy_bw * 1e6;
     const double bound = std::max(floor_us, empty_graph);
     // The same page tables by a bare copy (no metadata work, rows and lengths from the host), timed
-    // the same way: in the caller's layout (rows W apart), and packed (each request's row and its q
+    // the same way: in the caller's layout (rows pool_stride and table_stride apart), and packed (each request's row and its q
     // page_table and block_table rows laid end to end, 128-byte aligned), the same bytes in the
     // closest layout there is: what the copy costs at this size, the layout aside.
     double layout_us = 0, packed_us = 0;
@@ -510,10 +518,10 @@ int main(int argc, char** argv) {
         int64_t src = 0, dst = 0, block = 0;  // the packed layout's running offsets
         for (int b = 0, row0 = 0; b < c.bs; row0 += q[b], ++b) {
           const int cols = int(std::min<int64_t>(seq[b] + (!std::strcmp(c.mode, "target_verify") ? D : 0), W));
-          const int64_t stride = dense ? padded(cols) : W;
+          const int64_t stride = dense ? padded(cols) : table_stride;
           const int64_t block_stride = dense ? padded((cols + page_size - 1) / page_size) : block_width;
-          const int64_t at = dense ? src : int64_t(rpi[b]) * W;
-          const int64_t dst0 = dense ? dst : int64_t(row0) * W;
+          const int64_t at = dense ? src : int64_t(rpi[b]) * pool_stride;
+          const int64_t dst0 = dense ? dst : int64_t(row0) * table_stride;
           const int64_t block0 = dense ? block : int64_t(row0) * block_width;
           // rows in groups of 16, as attnmeta's units (a prefill's thousands of rows over many warps)
           for (int g = 0; g < q[b]; g += 16)
@@ -524,7 +532,7 @@ int main(int argc, char** argv) {
           dst += q[b] * stride;
           block += q[b] * block_stride;
         }
-        if (dense && (src > int64_t(max_bs) * (W + 32) || dst > int64_t(max_draft_tokens) * (W + 32) ||
+        if (dense && (src > int64_t(max_bs) * pool_room || dst > int64_t(max_draft_tokens) * table_room ||
                       block > int64_t(max_draft_tokens) * (block_width + 64))) {
           std::fprintf(stderr, "%s bs=%d: the packed copy does not fit the buffers\n", c.mode, c.bs);
           return 1;
@@ -559,21 +567,25 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     if (json)
       std::fprintf(json,
-                   "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pages\":%s,\"impl\":\"attnmeta\","
+                   "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pool_stride\":%lld,\"table_stride\":%lld,\"pages\":%s,\"impl\":\"attnmeta\","
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
                    "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,\"copy4_tbps\":%.3f,"
                    "\"layout_copy_us\":%.3f,\"packed_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f,\"graph10_pdl_us\":%.3f,"
                    "\"empty_graph10_pdl_us\":%.3f,\"load_store_graph10_us\":%.3f,\"load_store_graph10_pdl_us\":%.3f,\"sm_mhz\":%.0f}\n",
                    c.mode, c.bs, prefill ? q_range : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
-                   c.kv_lo, c.kv_hi, c.pages ? W : 0, c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
+                   c.kv_lo, c.kv_hi, c.pages ? W : 0, (long long)(c.pages ? pool_stride : 0), (long long)(c.pages ? table_stride : 0), c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
                    empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, layout_us, packed_us, g10, empty_graph10, g10_pdl,
                    empty_graph10_pdl, load_store_graph10, load_store_graph10_pdl, mhz);
   }
   if (json) std::fclose(json);
   uint32_t status = 0;
   CHECK(cudaMemcpy(&status, d.status, 4, cudaMemcpyDeviceToHost));
-  std::printf("\n## attnmeta on %s (W = %d, page %d, topk 2048%s%s; times in us, medians)\n", prop.name, W, page_size,
-              kpool > 1 ? ", pooled clamp" : "", int64_lengths ? ", int64 lengths" : "");
+  char stride_note[96] = "";
+  if (pool_pad || table_pad)
+    std::snprintf(stride_note, sizeof stride_note, "; row strides: req_to_token %lld, page_table %lld",
+                  (long long)pool_stride, (long long)table_stride);
+  std::printf("\n## attnmeta on %s (W = %d%s, page %d, topk 2048%s%s; times in us, medians)\n", prop.name, W, stride_note,
+              page_size, kpool > 1 ? ", pooled clamp" : "", int64_lengths ? ", int64 lengths" : "");
   std::printf("floors: empty kernel %.2f us eager, %.2f us as a graph node, %.2f us a call in a graph of %d (%.2f "
               "with programmatic dependent launch); one-warp load+store kernel %.2f us eager, %.2f us graph, %.2f us a call "
               "in a graph of %d (%.2f with programmatic dependent launch); copy %.2f TB/s (one read and four writes: "
