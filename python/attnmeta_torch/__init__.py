@@ -205,10 +205,15 @@ def default_outputs(page_table_width: int = 0, page_size: int = 1) -> tuple:
 
 
 def allocate_metadata(max_bs: int, max_tokens: int, page_table_width: int = 0, page_size: int = 1, *,
-                      device=None, which: Optional[Iterable[str]] = None) -> Metadata:
+                      device=None, which: Optional[Iterable[str]] = None, page_table_row_pad: int = 0) -> Metadata:
     """Zeroed int32 output buffers for batches of up to max_bs requests and max_tokens query tokens.
 
     which: the names to allocate (see OUTPUTS); default_outputs(page_table_width, page_size) if None.
+    page_table_row_pad: page_table is then the [max_tokens, W] view of a [max_tokens, W + pad]
+    buffer, its rows W + pad elements apart (not contiguous). On an H100, rows 163840 int32 apart
+    cost the page-table copy 16-23% of its time from 256 requests up, and a pad of 256 wins nearly
+    all of it back (bench/RESULTS.md); a multiple of 4 keeps the 16-byte copies. Pad req_to_token's
+    rows too where you can. The consumers of page_table must take a row stride.
     An engine allocates these once and passes the same tensors to every call and graph capture.
     """
     names = tuple(which) if which is not None else default_outputs(page_table_width, page_size)
@@ -219,12 +224,18 @@ def allocate_metadata(max_bs: int, max_tokens: int, page_table_width: int = 0, p
         raise ValueError(f"attnmeta_torch: page_size must be >= 1, got {page_size}")
     if any(n in _TABLES for n in names) and page_table_width <= 0:
         raise ValueError("attnmeta_torch: page_table and block_table need page_table_width > 0")
+    pad = operator.index(page_table_row_pad)
+    if pad < 0:
+        raise ValueError(f"attnmeta_torch: page_table_row_pad must be >= 0, got {pad}")
     shapes = dict.fromkeys(OUTPUTS, (max_tokens,))
     shapes.update(cache_seqlens=(max_bs,), cu_seqlens_k=(max_bs + 1,), cu_seqlens_q=(max_bs + 1,),
-                  cu_topk_seqlens=(max_tokens + 1,), page_table=(max_tokens, page_table_width),
+                  cu_topk_seqlens=(max_tokens + 1,), page_table=(max_tokens, page_table_width + pad),
                   block_table=(max_tokens, math.ceil(page_table_width / page_size)))
     device = _cuda_device(device)
-    return Metadata(**{n: torch.zeros(shapes[n], dtype=torch.int32, device=device) for n in names})
+    out = Metadata(**{n: torch.zeros(shapes[n], dtype=torch.int32, device=device) for n in names})
+    if pad and out.page_table is not None:
+        out.page_table = out.page_table[:, :page_table_width]
+    return out
 
 
 def _cuda_device(device) -> torch.device:

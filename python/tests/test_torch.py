@@ -271,6 +271,31 @@ def test_bad_data_is_reported_not_written_out_of_bounds():
     assert int(status) == want
 
 
+@pytest.mark.parametrize("pad", (4, 13))
+def test_padded_page_table_rows(pad):
+    """page_table_row_pad: rows W + pad apart (a multiple of 4, and not), the pad never written."""
+    gen = generator("padded rows", pad)
+    bs, width, page_size, pool_rows = 37, 1500, 64, 50
+    seq, q, _ = random_batch("draft_extend_constant", gen, bs, width)
+    seq[-1] = width + 50  # kv'_b > W: W columns, none of the pad
+    max_tokens = bs * D + 3
+    out = am.allocate_metadata(bs, max_tokens, width, page_size, page_table_row_pad=pad)
+    assert out.page_table.shape == (max_tokens, width) and out.page_table.stride() == (width + pad, 1)
+    whole = out.page_table.as_strided((max_tokens, width + pad), (width + pad, 1))
+    req_to_token = torch.randint(0, 1 << 20, (pool_rows, width), generator=gen, dtype=torch.int32).to(DEV)
+    rpi = torch.randperm(pool_rows, generator=gen)[:bs]
+    poison(out)
+    whole.fill_(POISON)
+    am.draft_extend(seq.to(DEV), D, topk=TOPK, out=out, page_size=page_size, req_pool_indices=rpi.to(DEV),
+                    req_to_token=req_to_token)
+    constant = torch.full((bs,), D)
+    check(out, reference(seq, constant, 0, TOPK, 1, max_tokens))
+    check_pages(out, seq, constant, 0, rpi, req_to_token, page_size, max_tokens)
+    assert bool((whole[:, width:] == POISON).all()), "a pad column was written"
+    with pytest.raises(ValueError, match="page_table_row_pad"):
+        am.allocate_metadata(bs, max_tokens, width, page_size, page_table_row_pad=-1)
+
+
 # ------------------------------------------------------------------------------------------------
 # CUDA graphs: captured once, replayed with new lengths in the same static tensors.
 
