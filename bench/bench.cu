@@ -506,9 +506,10 @@ int main(int argc, char** argv) {
     const double floor_us = bytes / copy_bw * 1e6;
     const double bound = std::max(floor_us, empty_graph);
     // The same page tables by a bare copy (no metadata work, rows and lengths from the host), timed
-    // the same way: in the caller's layout (rows pool_stride and table_stride apart), and packed (each request's row and its q
-    // page_table and block_table rows laid end to end, 128-byte aligned), the same bytes in the
-    // closest layout there is: what the copy costs at this size, the layout aside.
+    // the same way: in the caller's layout (rows pool_stride and table_stride apart), and packed
+    // (each request's row and its q page_table and block_table rows laid end to end, 128-byte
+    // aligned), the same bytes in the closest layout there is: what the copy costs at this size,
+    // the layout aside.
     double layout_us = 0, packed_us = 0;
     if (c.pages) {
       const int block_width = W / page_size;
