@@ -3,7 +3,8 @@
 // call of a graph of 10, the device-to-device copy bandwidth, and each case's bandwidth floor; beside
 // them the rate of a copy that reads once and writes four times, a page table's mix), and for the
 // page-table cases a bare copy of the same page tables in the same layout (what the caller's
-// layout allows) and packed end to end (what a copy of those bytes costs at that size). "graph"
+// layout allows), with the rows a little further apart (what padding them would give) and packed
+// end to end (what a copy of those bytes costs at that size). "graph"
 // is the time of a replay of one call; "graph x10" the time per call of a graph of 10 calls (what a
 // call costs inside an engine's graph, as bench/peers.py measures its peers); "x10 PDL" the same
 // with options::enable_pdl, each call free to start while the one before it finishes, beside an
@@ -47,6 +48,9 @@ int table_pad = 0;  // page_table rows are W + table_pad elements apart (ATTNMET
 int kpool = 1;   // the clamp's pool granule: 1 is min(x, topk), more the pooled clamp (ATTNMETA_BENCH_KPOOL)
 bool int64_lengths = false;  // seq_lens and extend_lens as int64 (ATTNMETA_BENCH_INT64=1)
 constexpr int page_size = 64;
+/// The padded layout copy's rows lie this many columns further apart than the caller's (H100, W =
+/// 163840: 16-23% less time from 256 requests up; bench/RESULTS.md, "Rows 163,840 int32 apart").
+constexpr int padded_rows = 256;
 constexpr int max_bs = 4096;
 constexpr int max_draft_tokens = max_bs * 4;
 constexpr int prefill_max_tokens = 64 * 8192;
@@ -378,8 +382,9 @@ int main(int argc, char** argv) {
   CHECK(cudaMalloc(&d.seq64, max_bs * 8));
   CHECK(cudaMalloc(&d.q64, max_bs * 8));
   CHECK(cudaMalloc(&d.rpi, max_bs * 4));
-  // 32 more ints a row: room for the packed copy's 128-byte aligned rows whatever W is
-  const int64_t pool_room = pool_stride + 32, table_room = table_stride + 32;
+  // Room for the padded layout copy's rows, and 32 more ints a row for the packed copy's 128-byte
+  // aligned rows whatever W is.
+  const int64_t pool_room = pool_stride + padded_rows + 32, table_room = table_stride + padded_rows + 32;
   CHECK(cudaMalloc(&d.req_to_token, size_t(max_bs) * pool_room * 4));
   fill_slots<<<4096, 256>>>(d.req_to_token, size_t(max_bs) * pool_room);
   for (int32_t** p : {&d.cache_seqlens, &d.cu_k, &d.cu_q}) CHECK(cudaMalloc(p, (max_bs + 1) * 4));
@@ -506,23 +511,26 @@ int main(int argc, char** argv) {
     const double floor_us = bytes / copy_bw * 1e6;
     const double bound = std::max(floor_us, empty_graph);
     // The same page tables by a bare copy (no metadata work, rows and lengths from the host), timed
-    // the same way: in the caller's layout (rows pool_stride and table_stride apart), and packed
-    // (each request's row and its q page_table and block_table rows laid end to end, 128-byte
-    // aligned), the same bytes in the closest layout there is: what the copy costs at this size,
-    // the layout aside.
-    double layout_us = 0, packed_us = 0;
+    // the same way: in the caller's layout (rows pool_stride and table_stride apart); with both
+    // tables' rows padded_rows columns further apart, what a caller's padding would give; and
+    // packed (each request's row and its q page_table and block_table rows laid end to end,
+    // 128-byte aligned), the same bytes in the closest layout there is: what the copy costs at this
+    // size, the layout aside.
+    double layout_us = 0, padded_us = 0, packed_us = 0;
     if (c.pages) {
       const int block_width = W / page_size;
       const auto padded = [](int64_t x) { return (x + 31) / 32 * 32; };
-      for (const bool dense : {false, true}) {
+      for (double* copy_us : {&layout_us, &padded_us, &packed_us}) {
+        const bool dense = copy_us == &packed_us;
+        const int64_t pad = copy_us == &padded_us ? padded_rows : 0;
         std::vector<copy_item> items;
         int64_t src = 0, dst = 0, block = 0;  // the packed layout's running offsets
         for (int b = 0, row0 = 0; b < c.bs; row0 += q[b], ++b) {
           const int cols = int(std::min<int64_t>(seq[b] + (!std::strcmp(c.mode, "target_verify") ? D : 0), W));
-          const int64_t stride = dense ? padded(cols) : table_stride;
+          const int64_t stride = dense ? padded(cols) : table_stride + pad;
           const int64_t block_stride = dense ? padded((cols + page_size - 1) / page_size) : block_width;
-          const int64_t at = dense ? src : int64_t(rpi[b]) * pool_stride;
-          const int64_t dst0 = dense ? dst : int64_t(row0) * table_stride;
+          const int64_t at = dense ? src : int64_t(rpi[b]) * (pool_stride + pad);
+          const int64_t dst0 = dense ? dst : int64_t(row0) * (table_stride + pad);
           const int64_t block0 = dense ? block : int64_t(row0) * block_width;
           // rows in groups of 16, as attnmeta's units (a prefill's thousands of rows over many warps)
           for (int g = 0; g < q[b]; g += 16)
@@ -544,24 +552,25 @@ int main(int argc, char** argv) {
         }
         CHECK(cudaMemcpy(d_items, items.data(), sizeof(copy_item) * items.size(), cudaMemcpyHostToDevice));
         const int grid = prop.multiProcessorCount * 4;
-        (dense ? packed_us : layout_us) = graph_us([&](cudaStream_t st) {
+        *copy_us = graph_us([&](cudaStream_t st) {
           layout_copy_kernel<<<grid, 256, 0, st>>>(d_items, int(items.size()), d.req_to_token, d.page_table,
                                                    d.block_table);
         }, s, reps_n);
       }
     }
-    char layout[32] = "-", packed[32] = "-";
+    char layout[32] = "-", padded_copy[32] = "-", packed[32] = "-";
     if (c.pages) {
       std::snprintf(layout, sizeof layout, "%.2f, %.0f%%", layout_us, 100.0 * floor_us / layout_us);
+      std::snprintf(padded_copy, sizeof padded_copy, "%.2f, %.0f%%", padded_us, 100.0 * floor_us / padded_us);
       std::snprintf(packed, sizeof packed, "%.2f, %.0f%%", packed_us, 100.0 * floor_us / packed_us);
     }
     char q_label[16], q_range[16];
     std::snprintf(q_label, sizeof q_label, "q<=%d", c.q_max);
     std::snprintf(q_range, sizeof q_range, "1..%d", c.q_max);
-    char row[640];
-    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% | %14s | %14s | %8.2f | %5.2fx | %8.2f | %5.2fx |",
+    char row[704];
+    std::snprintf(row, sizeof row, "| %-18s | %5d | %-13s | %5s | %8.2f | %8.2f | %8.2f | %10.0f | %5.2fx | %5.2fx | %4.0f%% | %14s | %14s | %14s | %8.2f | %5.2fx | %8.2f | %5.2fx |",
                   c.mode, c.bs, c.kv_lo >= 100000 ? "100K-131K" : (prefill ? q_label : "1K-32K"), c.pages ? "yes" : "no",
-                  e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g, layout, packed, g10,
+                  e, g, floor_us, bytes, g / bound, e / std::max(floor_us, empty_eager), 100.0 * floor_us / g, layout, padded_copy, packed, g10,
                   g10 / std::max(floor_us, empty_graph10), g10_pdl, g10_pdl / std::max(floor_us, empty_graph10_pdl));
     rows.push_back(row);
     std::printf("%s\n", row);
@@ -571,11 +580,11 @@ int main(int argc, char** argv) {
                    "{\"mode\":\"%s\",\"bs\":%d,\"q\":\"%s\",\"kv\":\"%d-%d\",\"W\":%d,\"pool_stride\":%lld,\"table_stride\":%lld,\"pages\":%s,\"impl\":\"attnmeta\","
                    "\"eager_us\":%.3f,\"graph_us\":%.3f,\"floor_us\":%.3f,\"bytes\":%.0f,\"tokens\":%lld,"
                    "\"empty_eager_us\":%.3f,\"empty_graph_us\":%.3f,\"load_store_graph_us\":%.3f,\"copy_tbps\":%.3f,\"copy4_tbps\":%.3f,"
-                   "\"layout_copy_us\":%.3f,\"packed_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f,\"graph10_pdl_us\":%.3f,"
+                   "\"layout_copy_us\":%.3f,\"padded_copy_us\":%.3f,\"packed_copy_us\":%.3f,\"graph10_us\":%.3f,\"empty_graph10_us\":%.3f,\"graph10_pdl_us\":%.3f,"
                    "\"empty_graph10_pdl_us\":%.3f,\"load_store_graph10_us\":%.3f,\"load_store_graph10_pdl_us\":%.3f,\"sm_mhz\":%.0f}\n",
                    c.mode, c.bs, prefill ? q_range : (!std::strcmp(c.mode, "draft_extend") ? "1..4" : (!std::strcmp(c.mode, "decode") ? "1" : "4")),
                    c.kv_lo, c.kv_hi, c.pages ? W : 0, (long long)(c.pages ? pool_stride : 0), (long long)(c.pages ? table_stride : 0), c.pages ? "true" : "false", e, g, floor_us, bytes, (long long)n,
-                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, layout_us, packed_us, g10, empty_graph10, g10_pdl,
+                   empty_eager, empty_graph, load_store_graph, copy_bw / 1e12, copy4_bw / 1e12, layout_us, padded_us, packed_us, g10, empty_graph10, g10_pdl,
                    empty_graph10_pdl, load_store_graph10, load_store_graph10_pdl, mhz);
   }
   if (json) std::fclose(json);
@@ -598,9 +607,9 @@ int main(int argc, char** argv) {
   if (clocks.empty()) clocks.push_back(0);
   std::printf("SM clock: %.0f MHz before the floors; after each case's graph timings %.0f-%.0f MHz (median %.0f)\n\n",
               start_mhz, clocks.front(), clocks.back(), clocks[clocks.size() / 2]);
-  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | packed copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) | x%d PDL | x%d PDL/max(floor,node x%d PDL) |\n",
-              graph_calls, graph_calls, graph_calls, graph_calls, graph_calls, graph_calls);
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| mode               |    bs | kv'           | pages |  eager   |  graph   |  floor   |   bytes    | graph/max(floor,node) | eager/max(floor,launch) | %%floor | layout copy: graph, %%floor | rows +%d copy: graph, %%floor | packed copy: graph, %%floor | graph x%d | x%d/max(floor,node x%d) | x%d PDL | x%d PDL/max(floor,node x%d PDL) |\n",
+              padded_rows, graph_calls, graph_calls, graph_calls, graph_calls, graph_calls, graph_calls);
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& r : rows) std::printf("%s\n", r.c_str());
   return 0;
 }
