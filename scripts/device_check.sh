@@ -111,6 +111,11 @@ fi
 
 [ -f "$OUT/peers.log" ] && tail -60 "$OUT/peers.log"
 [ -f "$OUT/bench.log" ] && sed -n '/^## attnmeta/,$p' "$OUT/bench.log"
+if [ -f "$OUT/bench.jsonl" ]; then  # the issues' targets, counted from this run's JSON lines
+  echo
+  echo "## against the targets (bench/targets.py)"
+  python3 bench/targets.py "$OUT/bench.jsonl" $([ -f "$OUT/peers.jsonl" ] && echo --peers "$OUT/peers.jsonl")
+fi
 echo
 echo "## summary"
 for s in "${SUMMARY[@]}"; do echo "- $s"; done

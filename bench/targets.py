@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Issues 3 and 5's targets, counted from a run's JSON lines: how many cases meet each, and the worst.
+
+    python3 bench/targets.py BENCH_JSONL [--peers PEERS_JSONL]
+
+BENCH_JSONL is what `attnmeta_bench --json` writes, PEERS_JSONL what `bench/peers.py --out DIR`
+writes (DIR/peers.jsonl). Every ratio is over floors measured in the same run, as the benchmark's
+tables give them:
+
+  1-D eager        steps without page tables of up to 1,024 requests (prefill aside): eager time
+                   within 1.25x of max(bandwidth floor, an empty kernel's eager launch; the one timed
+                   beside the case where the run has it, empty_eager_pair_us)
+  1-D graph        the same steps as a graph of one call within 1.25x of max(floor, an empty graph node)
+  pages, kv 1K-32K / 100K-131K   steps with page tables of 32 requests and more: at least 90% of the
+                   bandwidth floor, as a graph of one call
+  pages, bs 1-8    within 1.3x of max(floor, an empty graph node)
+  prefill          within 1.5x of max(floor, an empty graph node)
+  peers            attnmeta's best time (graph where captured) against each peer's, case by case:
+                   faster than every peer (the eager Python path, the seed's Triton kernel, the
+                   fused-Triton model); and at least 1.5x faster than the model in graph replay at
+                   bs <= 32. The PDL pair (attnmeta_pdl against fused_triton_pdl) is counted apart.
+
+Prints a markdown table. Standard library only; no GPU needed.
+"""
+import argparse
+import json
+import sys
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def kv_lo(r):
+    kv = r["kv"]
+    return int(kv.split("-")[0]) if isinstance(kv, str) else int(kv[0])
+
+
+def case_name(r):
+    kv = "100K-131K" if kv_lo(r) >= 100000 else ("q<=" + r["q"].split("..")[-1] if r["mode"] == "extend" else "1K-32K")
+    return f"{r['mode']} bs {r['bs']} {kv}{' +pages' if r['pages'] else ''}"
+
+
+def tally(name, cases, value, met, worst, fmt, label=case_name):
+    """A row: how many of `cases` meet `met(value(r))`, and the case furthest from it by `worst`
+    (named by `label`)."""
+    if not cases:
+        return [name, "no cases in this run", "", ""]
+    values = [(value(r), r) for r in cases]
+    good = sum(1 for v, _ in values if met(v))
+    v, r = worst(values, key=lambda x: x[0])
+    return [name, f"{good} of {len(values)}", "yes" if good == len(values) else "**no**", f"{fmt(v)} ({label(r)})"]
+
+
+def bench_rows(rows):
+    rows = [r for r in rows if r.get("impl", "attnmeta") == "attnmeta"]
+    one_d = [r for r in rows if not r["pages"] and r["mode"] != "extend" and r["bs"] <= 1024]
+    pages = [r for r in rows if r["pages"] and r["mode"] != "extend"]
+    short = [r for r in pages if r["bs"] >= 32 and kv_lo(r) < 100000]
+    long_ = [r for r in pages if r["bs"] >= 32 and kv_lo(r) >= 100000]
+    small = [r for r in pages if r["bs"] <= 8]
+    prefill = [r for r in rows if r["mode"] == "extend"]
+    launch = lambda r: r.get("empty_eager_pair_us", r["empty_eager_us"])  # noqa: E731
+    node = lambda r: max(r["floor_us"], r["empty_graph_us"])  # noqa: E731
+    x = lambda v: f"{v:.2f}x"  # noqa: E731
+    pct = lambda v: f"{100 * v:.0f}%"  # noqa: E731
+    return [
+        tally("1-D, bs <= 1024, eager within 1.25x of an empty launch", one_d,
+              lambda r: r["eager_us"] / max(r["floor_us"], launch(r)), lambda v: v <= 1.25, max, x),
+        tally("1-D, bs <= 1024, a graph of one call within 1.25x of an empty node", one_d,
+              lambda r: r["graph_us"] / node(r), lambda v: v <= 1.25, max, x),
+        tally("page tables, bs >= 32, kv 1K-32K: >= 90% of the floor", short,
+              lambda r: r["floor_us"] / r["graph_us"], lambda v: v >= 0.9, min, pct),
+        tally("page tables, bs >= 32, kv 100K-131K: >= 90% of the floor", long_,
+              lambda r: r["floor_us"] / r["graph_us"], lambda v: v >= 0.9, min, pct),
+        tally("page tables, bs 1-8: within 1.3x of max(floor, node)", small,
+              lambda r: r["graph_us"] / node(r), lambda v: v <= 1.3, max, x),
+        tally("prefill: within 1.5x of max(floor, node)", prefill,
+              lambda r: r["graph_us"] / node(r), lambda v: v <= 1.5, max, x),
+    ]
+
+
+def peer_label(r):
+    """A peers.py case by its own label, and the peer that came nearest where there are several."""
+    return r["case"] + (f", {r['impl']}" if r["impl"] in ("python", "seed_triton") else "")
+
+
+def peers_rows(rows):
+    rows = [r for r in rows if r.get("kind") == "case" and r.get("status") == "ok" and not r.get("case_skipped")]
+    best = lambda r: r["graph_us"] if r.get("graph_us") is not None else r["eager_us"]  # noqa: E731
+    mine = {(r["case"], r["impl"]): r for r in rows if r["impl"] in ("attnmeta", "attnmeta_pdl")}
+    out = []
+    for label, ours, peers in (("faster than every peer", "attnmeta", ("python", "seed_triton", "fused_triton")),
+                               ("with PDL: faster than the model with PDL", "attnmeta_pdl", ("fused_triton_pdl",))):
+        ratios = {}  # case -> the least peer time over attnmeta's, and that peer
+        for r in rows:
+            a = mine.get((r["case"], ours))
+            if r["impl"] in peers and a is not None:
+                v = best(r) / best(a)
+                if r["case"] not in ratios or v < ratios[r["case"]][0]:
+                    ratios[r["case"]] = (v, r)
+        cases = [dict(r, _ratio=v) for v, r in ratios.values()]
+        out.append(tally(f"peers: {label} (the nearest peer's time over attnmeta's)", cases,
+                         lambda r: r["_ratio"], lambda v: v > 1.0, min, lambda v: f"{v:.2f}x", peer_label))
+    model = [r for r in rows if r["impl"] == "fused_triton" and r["bs"] <= 32 and r.get("graph_us") is not None
+             and mine.get((r["case"], "attnmeta"), {}).get("graph_us") is not None]
+    out.append(tally("peers: >= 1.5x faster than the fused-Triton model in graph replay, bs <= 32", model,
+                     lambda r: r["graph_us"] / mine[(r["case"], "attnmeta")]["graph_us"], lambda v: v >= 1.5, min,
+                     lambda v: f"{v:.2f}x", peer_label))
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("bench_jsonl", help="attnmeta_bench --json's file")
+    p.add_argument("--peers", help="bench/peers.py's peers.jsonl")
+    args = p.parse_args(argv)
+    table = bench_rows(read_jsonl(args.bench_jsonl))
+    if args.peers:
+        table += peers_rows(read_jsonl(args.peers))
+    print("| target (issues 3 and 5) | cases within | met? | furthest case |")
+    print("|---|---|---|---|")
+    for row in table:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
