@@ -1,15 +1,16 @@
 // attnmeta's benchmark: every mode over a grid of sizes, eager and in a CUDA graph, next to the
-// floors measured in the same process (an empty kernel launched eagerly, as a graph node and as one
-// call of a graph of 10, the device-to-device copy bandwidth, and each case's bandwidth floor; beside
-// them the rate of a copy that reads once and writes four times, a page table's mix), and for the
-// page-table cases a bare copy of the same page tables in the same layout (what the caller's
-// layout allows), with the rows a little further apart (what padding them would give) and packed
-// end to end (what a copy of those bytes costs at that size). "graph"
-// is the time of a replay of one call; "graph x10" the time per call of a graph of 10 calls (what a
-// call costs inside an engine's graph, as bench/peers.py measures its peers); "x10 PDL" the same
-// with options::enable_pdl, each call free to start while the one before it finishes, beside an
-// empty kernel launched the same way. The SM clock is read (clock64 against the global timer)
-// before the floors and after each case's graph timings: the small steps' times follow it.
+// floors measured in the same process (an empty kernel launched eagerly, at the start and in turn
+// with each case's eager launches, as a graph node and as one call of a graph of 10, the
+// device-to-device copy bandwidth, and each case's bandwidth floor; beside them the rate of a copy
+// that reads once and writes four times, a page table's mix), and for the page-table cases a bare
+// copy of the same page tables in the same layout (what the caller's layout allows), with the rows
+// a little further apart (what padding them would give) and packed end to end (what a copy of those
+// bytes costs at that size). "graph" is the time of a replay of one call; "graph x10" the time per
+// call of a graph of 10 calls (what a call costs inside an engine's graph, as bench/peers.py
+// measures its peers); "x10 PDL" the same with options::enable_pdl, each call free to start while
+// the one before it finishes, beside an empty kernel launched the same way. The SM clock is read
+// (clock64 against the global timer) before the floors and after each case's graph timings: the
+// small steps' times follow it.
 //
 //   attnmeta_bench [--quick] [--json FILE] [--only PATTERN[,PATTERN...]]
 //
