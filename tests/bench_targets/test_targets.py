@@ -68,17 +68,30 @@ class Synthetic(unittest.TestCase):
 
     def test_peers(self):
         def peer(case_label, bs, impl, graph_us, eager_us=30.0):
-            return dict(kind="case", case=case_label, bs=bs, impl=impl, graph_us=graph_us, eager_us=eager_us,
-                        status="ok")
+            r = dict(kind="case", case=case_label, bs=bs, impl=impl, graph_us=graph_us, eager_us=eager_us, status="ok")
+            if not impl.startswith("attnmeta"):  # as peers.py's add_speedups: over attnmeta's 2.0 us
+                r["speedup_best"] = (graph_us if graph_us is not None else eager_us) / 2.0
+            return r
         rows = [dict(kind="reference_points"),
                 peer("a", 1, "attnmeta", 2.0), peer("a", 1, "fused_triton", 3.0), peer("a", 1, "python", None, 300.0),
                 peer("b", 32, "attnmeta", 2.0), peer("b", 32, "fused_triton", 2.0),     # a tie is not faster
                 peer("c", 1024, "attnmeta", 2.0), peer("c", 1024, "fused_triton", 1.9),
                 peer("d", 8, "attnmeta", 2.0), peer("d", 8, "seed_triton", None, 1.5),  # an eager peer that wins
                 dict(peer("e", 8, "fused_triton", 1.0), status="mismatch: cu_seqlens_k")]  # not timed: not counted
+        del rows[-1]["speedup_best"]  # peers.py writes none for a peer it did not time
         got = counts(targets.peers_rows(rows))
         self.assertEqual(got["peers: faster than every peer (the nearest peer's time over attnmeta's)"], (1, 4))
         self.assertEqual(got["peers: >= 1.5x faster than the fused-Triton model in graph replay, bs <= 32"], (1, 2))
+
+    def test_graph_replay_needs_both_graphs(self):
+        rows = [dict(kind="case", case="a", bs=8, impl="attnmeta", graph_us=None, eager_us=20.0, status="ok"),
+                dict(kind="case", case="a", bs=8, impl="fused_triton", graph_us=40.0, eager_us=50.0, status="ok",
+                     speedup_best=2.0),  # over attnmeta's eager time: not a graph replay
+                dict(kind="case", case="b", bs=8, impl="attnmeta", graph_us=2.0, eager_us=20.0, status="ok"),
+                dict(kind="case", case="b", bs=8, impl="fused_triton", graph_us=4.0, eager_us=50.0, status="ok",
+                     speedup_best=2.0)]
+        got = counts(targets.peers_rows(rows))
+        self.assertEqual(got["peers: >= 1.5x faster than the fused-Triton model in graph replay, bs <= 32"], (1, 1))
 
 
 class RecordedRuns(unittest.TestCase):
