@@ -1,5 +1,7 @@
 // GPU tests: every mode, index type and path against the reference, with poisoned, guarded outputs;
 // edges; bad input and the status word. Reported skipped (77) where there is no device.
+#include <array>
+
 #include "device_harness.cuh"
 
 using namespace cases;
@@ -628,6 +630,47 @@ TEST_CASE("small page-table steps of per-request q: rows placed by a warp scan, 
         INFO("bs " << bs << " variant " << variant << " " << c.describe());
         require_equal_on_both_paths(c);
       }
+}
+
+TEST_CASE("one-request page-table steps: a copying warp a chunk and a row pair", "[gpu][short]") {
+  // bs 1 with page tables (static units) and per-request q copies by copy_single_request(): slot s
+  // writes rows 2 (s % 2^k) and the next of chunk s >> k; constant q (copy_static_units(), one
+  // slot a chunk) beside it. Constant q of 1-5 and 16 (target verify), per-request q of 0-4 (draft
+  // extend) and up to 40 (extend, several slots a warp): odd q (a pair of one row),
+  // capacity one row short of q (a pair cut by it), W = 163,840 (320 chunks, kv' at W exactly in
+  // variant 0) and 5,000 with kv' past it, misaligned rows (16-byte copies off), page sizes 64, 48
+  // and 1, block_table alone, a bad pool index (nothing copied, the bit set) and a negative length.
+  std::mt19937_64 rng(0x5411);
+  for (mode m : {mode::target_verify, mode::draft_extend, mode::extend})
+    for (int variant = 0; variant < 6; ++variant) {
+      step_case c = random_case(rng, shape_limits{}, m, 1);
+      c.which = all_1d;
+      const int64_t W = variant % 2 == 0 ? 163840 : 5000;
+      int64_t q = 0;
+      if (m == mode::target_verify) q = std::array<int64_t, 6>{4, 3, 1, 16, 2, 5}[size_t(variant)];
+      if (m == mode::draft_extend) q = std::array<int64_t, 6>{4, 3, 0, 1, 2, 3}[size_t(variant)];
+      if (m == mode::extend) q = std::array<int64_t, 6>{7, 40, 1, 33, 16, 3}[size_t(variant)];
+      c.D = m == mode::target_verify ? int(q) : 4;
+      c.s.kv_extra = m == mode::target_verify ? q : 0;
+      c.s.q[0] = q;
+      c.s.seq[0] = variant == 0 ? W - c.s.kv_extra : (variant % 2 ? int64_t(W + rng() % 4000) : q + int64_t(rng() % 20000));
+      use_dense_pages(c, rng, variant != 3, variant != 0, W, variant == 1 ? 48 : (variant == 3 ? 1 : 64), 3);
+      if (variant == 2) {  // rows of both tables and of req_to_token off 16 bytes
+        c.pt_stride = W + 1;
+        c.bt_stride = attnmeta::ceil_div(W, c.opt.page_size) + 2;
+        c.pt_offset = 1;
+        c.s.r2t_stride = W + 3;
+        c.r2t_offset = 1;
+        c.r2t.resize(size_t(c.r2t_offset + c.s.pool_rows * c.s.r2t_stride));
+        for (size_t i = 0; i < c.r2t.size(); ++i) c.r2t[i] = int32_t((i * 2654435761u) % 1000003);
+      }
+      if (variant == 4) c.s.rpi[0] = c.s.pool_rows;  // out of range
+      if (variant == 5) c.s.seq[0] = -1;
+      c.cap.max_bs = 1;
+      c.cap.max_tokens = int(variant == 1 && q > 1 ? q - 1 : std::max<int64_t>(q, 1));
+      INFO(name(m) << " variant " << variant << " q " << q << " " << c.describe());
+      require_equal_on_both_paths(c);
+    }
 }
 
 TEST_CASE("small page-table steps of constant q: block 0's general step beside the copying blocks",

@@ -14,7 +14,8 @@
 // each block scans the batch itself; in the workspace for the device-scan path, where
 // cub::DeviceScan built it. Steps of up to 32 requests with page tables take static_pages_kernel,
 // which places their units without the table (copy_static_units(): a warp scans q_b when it is per
-// request), so that the copying does not wait for block 0's scan; short batches past 32 requests
+// request; copy_single_request() for one request of per-request q, a warp a chunk and a row
+// pair), so that the copying does not wait for block 0's scan; short batches past 32 requests
 // with page tables take short_pages_kernel, whose copying blocks scan only what the copy needs
 // (short_pages.cuh). Most kernels of steps without page tables, and static_pages_kernel for
 // per-request q, come built twice: with their outputs' null tests, and without them (Full,
@@ -494,6 +495,51 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
         copy(chunk, cols, src_row, (rows >> 16) + row0,
              b_q - row0 < int(page_unit_rows) ? b_q - row0 : int(page_unit_rows));
     }
+  }
+}
+
+/// Page-table rows a copying warp of a one-request static_units() step writes: two, so that a
+/// request of up to four tokens leaves from two SMs a chunk (single_slots()).
+constexpr int single_request_rows = 2;
+
+/// Slots of a one-request static_units() step whose q is at most `q` when each copying warp takes
+/// one: every chunk of W holds ceil(q / 2) row pairs rounded up to a power of two, so that a slot
+/// splits by a shift and a mask (copy_single_request()). The launcher sizes the grid for it.
+ATTNMETA_HD int single_slots(int64_t q, const step_shape& shape) {
+  const int64_t pairs = ceil_div(q < shape.max_tokens ? q : shape.max_tokens, single_request_rows);
+  return shape.column_chunks(int(shape.width)) << ceil_log2(int(pairs > 1 ? pairs : 1));
+}
+
+/// The page-table units of a static_units() step of one request (per-request q: static_pages_kernel
+/// takes it for bs 1), warps [warp, warp + warps) of the
+/// caller's choosing taking them in turn: every warp reads the request itself (no lane holds it
+/// for the others, no scan, no shuffle), and slot s writes row pair s % 2^k of chunk s >> k, 2^k
+/// the row pairs rounded up to a power of two. Block 0 reports the status bits. Cost: the
+/// request's two or three reads, then one unit a slot.
+template <bool Vec, class Batch, class Clamp>
+__device__ __forceinline__ void copy_single_request(const step_params<Batch, Clamp>& p, int warp, int warps) {
+  uint32_t ignored = 0;  // block 0 reports the bits
+  const int64_t pool_index = p.batch.pages.req_pool_indices[0];
+  const request_lengths len = lengths_of(p.batch, 0, ignored);
+  const int64_t row = page_row(p.batch, pool_index, ignored);
+  if (row < 0) return;
+  const int cols = int(p.shape.columns(len.kv));
+  const int q = int(len.q < p.shape.max_tokens ? len.q : p.shape.max_tokens);  // <= static_units_max_tokens
+  const int pairs = (q + single_request_rows - 1) / single_request_rows;
+  const int log2_pairs = ceil_log2(pairs > 1 ? pairs : 1);
+  const int slots = p.shape.column_chunks(cols) << log2_pairs;
+  const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
+#pragma unroll 1
+  for (int s = warp; s < slots; s += warps) {
+    const int pair = s & ((1 << log2_pairs) - 1);
+    if (pair >= pairs) continue;
+    page_unit unit;
+    unit.src = p.batch.pages.req_to_token + row * p.batch.pages.row_stride;
+    unit.row0 = int64_t(pair) * single_request_rows;
+    unit.rows = q - int(unit.row0) < single_request_rows ? q - int(unit.row0) : single_request_rows;
+    unit.chunk = s >> log2_pairs;
+    unit.cols = cols;
+    copy_unit<Vec>(p.out, p.shape, pd, unit);
   }
 }
 
@@ -978,8 +1024,19 @@ __global__ void __launch_bounds__(block_threads, min_blocks_per_sm) static_pages
   if constexpr (Full) __builtin_assume(p.shape.page_table);
   await_previous_grid();
   if (blockIdx.x > 0) {  // consecutive slots to different blocks: spread over the SMs
-    copy_static_units<Vec>(p, int(threadIdx.x / 32) * (gridDim.x - 1) + (blockIdx.x - 1),
-                           (block_threads / 32) * (gridDim.x - 1));
+    const int warp = int(threadIdx.x / 32) * (gridDim.x - 1) + (blockIdx.x - 1);
+    const int warps = (block_threads / 32) * (gridDim.x - 1);
+    // One request of per-request q: every warp reads it itself, without the lanes' scan (H100,
+    // draft extend bs 1, a call in a graph of 10: 2.226 -> 2.091 us at kv 1K-32K, 2.503 -> 2.402
+    // at 100K-131K). Constant q keeps copy_static_units(): the same one-request copy made its bs 1
+    // steps 5-9% slower (decode bs 1 1.893 -> 2.054, target verify 2.071 -> 2.178).
+    if constexpr (is_per_request_q<Batch>) {
+      if (p.batch.bs == 1) {
+        copy_single_request<Vec>(p, warp, warps);
+        return;
+      }
+    }
+    copy_static_units<Vec>(p, warp, warps);
     return;
   }
   if ((p.batch.q_per_request || p.batch.q_constant <= short_q_max) && short_first_block<Vec>(p)) return;
