@@ -653,7 +653,8 @@ TEST_CASE("one-request page-table steps: a copying warp a chunk and a row pair",
       c.D = m == mode::target_verify ? int(q) : 4;
       c.s.kv_extra = m == mode::target_verify ? q : 0;
       c.s.q[0] = q;
-      c.s.seq[0] = variant == 0 ? W - c.s.kv_extra : (variant % 2 ? int64_t(W + rng() % 4000) : q + int64_t(rng() % 20000));
+      c.s.seq[0] = variant == 0 ? W - c.s.kv_extra
+                                : (variant % 2 ? int64_t(W + rng() % 4000) : q + int64_t(rng() % 20000));
       use_dense_pages(c, rng, variant != 3, variant != 0, W, variant == 1 ? 48 : (variant == 3 ? 1 : 64), 3);
       if (variant == 2) {  // rows of both tables and of req_to_token off 16 bytes
         c.pt_stride = W + 1;
