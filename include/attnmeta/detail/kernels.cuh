@@ -498,26 +498,31 @@ __device__ __forceinline__ void copy_static_units(const step_params<Batch, Clamp
   }
 }
 
-/// Page-table rows a copying warp of a one-request static_units() step writes: two, so that a
-/// request of up to four tokens leaves from two SMs a chunk (single_slots()).
+/// Page-table rows a copying warp of a one-request static_units() step writes when the request has
+/// at most short_q_max tokens: two, so that a request of four leaves each chunk from two SMs
+/// (single_slots()). A longer request takes row groups of page_unit_rows, as copy_static_units()
+/// does, so that each chunk of its row is read once a group.
 constexpr int single_request_rows = 2;
 
-/// Slots of a one-request static_units() step whose q is at most `q` when each copying warp takes
-/// one: every chunk of W holds ceil(q / 2) row pairs rounded up to a power of two, so that a slot
-/// splits by a shift and a mask (copy_single_request()). The launcher sizes the grid for it.
+/// Slots of a one-request static_units() step whose q is at most `q` (<= short_q_max) when each
+/// copying warp takes one: every chunk of W holds ceil(q / 2) row pairs rounded up to a power of
+/// two, so that a slot splits by a shift and a mask (copy_single_request()). The launcher sizes the
+/// grid for it.
 ATTNMETA_HD int single_slots(int64_t q, const step_shape& shape) {
   const int64_t pairs = ceil_div(q < shape.max_tokens ? q : shape.max_tokens, single_request_rows);
   return shape.column_chunks(int(shape.width)) << ceil_log2(int(pairs > 1 ? pairs : 1));
 }
 
-/// The page-table units of a static_units() step of one request (per-request q: static_pages_kernel
-/// takes it for bs 1), warps [warp, warp + warps) of the
-/// caller's choosing taking them in turn: every warp reads the request itself (no lane holds it
-/// for the others, no scan, no shuffle), and slot s writes row pair s % 2^k of chunk s >> k, 2^k
-/// the row pairs rounded up to a power of two. Block 0 reports the status bits. Cost: the
-/// request's two or three reads, then one unit a slot.
+/// The page-table units of a static_units() step of one request (static_pages_kernel takes it for
+/// per-request q at bs 1), warps [warp, warp + warps) of the caller's choosing taking them in turn:
+/// every warp reads the request itself (no lane holds it for the others, no scan, no shuffle), and
+/// slot s writes row group s % 2^k of chunk s >> k, 2^k the row groups rounded up to a power of
+/// two; a group is a row pair (single_request_rows) when the request is short, else page_unit_rows
+/// rows. Block 0 reports the status bits. Cost: the request's two or three reads, then one unit a
+/// slot.
 template <bool Vec, class Batch, class Clamp>
 __device__ __forceinline__ void copy_single_request(const step_params<Batch, Clamp>& p, int warp, int warps) {
+  static_assert(single_request_rows == 2 && page_unit_rows == 16, "the group shifts below");
   uint32_t ignored = 0;  // block 0 reports the bits
   const int64_t pool_index = p.batch.pages.req_pool_indices[0];
   const request_lengths len = lengths_of(p.batch, 0, ignored);
@@ -525,19 +530,22 @@ __device__ __forceinline__ void copy_single_request(const step_params<Batch, Cla
   if (row < 0) return;
   const int cols = int(p.shape.columns(len.kv));
   const int q = int(len.q < p.shape.max_tokens ? len.q : p.shape.max_tokens);  // <= static_units_max_tokens
-  const int pairs = (q + single_request_rows - 1) / single_request_rows;
-  const int log2_pairs = ceil_log2(pairs > 1 ? pairs : 1);
-  const int slots = p.shape.column_chunks(cols) << log2_pairs;
+  const int group_shift = q <= short_q_max ? 1 : 4;  // log2 of single_request_rows or page_unit_rows
+  const int group_rows = 1 << group_shift;
+  const int groups = (q + group_rows - 1) >> group_shift;
+  const int log2_groups = ceil_log2(groups > 1 ? groups : 1);
+  // slots: below 2^22 chunks (cols < 2^31) times 64 groups (q <= 1,024): an int
+  const int slots = p.shape.column_chunks(cols) << log2_groups;
   const page_divisor pd{int(p.shape.page_size), p.shape.page_shift};
 #pragma unroll 1
   for (int s = warp; s < slots; s += warps) {
-    const int pair = s & ((1 << log2_pairs) - 1);
-    if (pair >= pairs) continue;
+    const int group = s & ((1 << log2_groups) - 1);
+    if (group >= groups) continue;
     page_unit unit;
     unit.src = p.batch.pages.req_to_token + row * p.batch.pages.row_stride;
-    unit.row0 = int64_t(pair) * single_request_rows;
-    unit.rows = q - int(unit.row0) < single_request_rows ? q - int(unit.row0) : single_request_rows;
-    unit.chunk = s >> log2_pairs;
+    unit.row0 = int64_t(group) << group_shift;
+    unit.rows = q - int(unit.row0) < group_rows ? q - int(unit.row0) : group_rows;
+    unit.chunk = s >> log2_groups;
     unit.cols = cols;
     copy_unit<Vec>(p.out, p.shape, pd, unit);
   }
