@@ -16,7 +16,7 @@ arguments, static_assert, constexpr variables) are dropped, until the tests buil
   python3 scripts/mutants.py gpu --build-only                  # build here; then, on the GPU machine, with
   python3 scripts/mutants.py gpu --run-only [--binary PATH]   # build/mutants/gpu/build.json and the binary
                                                                # (--files: only those headers' mutants;
-                                                               # --lines 880-1342: only those lines' sites;
+                                                               # --lines 880-1342,1400: only those lines' sites;
                                                                # --ids 12-40,55: only those of build.json)
                                                                # (--deadline S stops it; a second --run-only
                                                                # in the same --work runs the mutants left)
@@ -375,7 +375,7 @@ def main():
     p.add_argument("--run-only", action="store_true")
     p.add_argument("--binary", help="with --run-only: the binary built by --build-only")
     p.add_argument("--lines", help="with --files: build only the sites on these lines of the headers (LO-HI, "
-                   "1-based, both included): a part of a large header builds faster")
+                   "1-based, both included; comma-separated ranges): a part of a large header builds faster")
     p.add_argument("--ids", help="with --run-only: only these of the build's mutants (ids from its build.json, "
                    "comma-separated, ranges as 12-40)")
     p.add_argument("--caught-by", metavar="RESULTS", help="a host sweep's results.json: the mutants of the shared "
@@ -394,7 +394,7 @@ def main():
         files = args.files.split(",") if args.files else (HOST_FILES if args.kind == "host" else GPU_FILES)
         muts, dropped = sites(files), set()
         if args.lines:
-            lines = int_range(args.lines)
+            lines = set().union(*(int_range(r) for r in args.lines.split(",")))
             muts = [m for m in muts if m["line"] in lines]
             for i, m in enumerate(muts):
                 m["id"] = i
