@@ -119,6 +119,11 @@ class RecordedRuns(unittest.TestCase):
         got = self.recorded("bench_h100_2026-12-06b.jsonl")
         self.assertEqual(list(got.values()), [(19, 28), (0, 28), (1, 24), (1, 24), (3, 16), (2, 7)])
 
+    def test_h100_2026_12_06_third_run_of_the_peers(self):
+        path = os.path.join(ROOT, "bench", "results", "peers_h100_2026-12-06b.jsonl")
+        peers = counts(targets.peers_rows(targets.read_jsonl(path)))
+        self.assertEqual(list(peers.values()), [(80, 86), (81, 86), (26, 42)])
+
     def test_the_command_line(self):
         text = io.StringIO()
         with contextlib.redirect_stdout(text):
