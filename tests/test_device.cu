@@ -637,10 +637,10 @@ TEST_CASE("one-request page-table steps: a copying warp a chunk and a row pair",
   // writes row group s % 2^k of chunk s >> k, a group two rows up to q = 4 and 16 past it; constant
   // q (copy_static_units(), one slot a chunk) beside it. Constant q of 1-5 and 16 (target verify),
   // per-request q of 0-4 (draft extend) and up to 40 (extend: groups of 16, the last one short;
-  // several slots a warp): odd q (a pair of one row),
-  // capacity one row short of q (a pair cut by it), W = 163,840 (320 chunks, kv' at W exactly in
-  // variant 0) and 5,000 with kv' past it, misaligned rows (16-byte copies off), page sizes 64, 48
-  // and 1, block_table alone, a bad pool index (nothing copied, the bit set) and a negative length.
+  // several slots a warp): odd q (a pair of one row), capacity one row short of q (a pair cut by
+  // it), W = 163,840 (320 chunks, kv' at W exactly in variant 0) and 5,000 with kv' past it,
+  // misaligned rows (16-byte copies off), page sizes 64, 48 and 1, block_table alone, a bad pool
+  // index (nothing copied, the bit set) and a negative length.
   std::mt19937_64 rng(0x5411);
   for (mode m : {mode::target_verify, mode::draft_extend, mode::extend})
     for (int variant = 0; variant < 6; ++variant) {

@@ -133,11 +133,11 @@ cudaError_t launch_step(void* workspace, const capacity& cap, const step_params<
     if (p.shape.wants_pages() && p.batch.q_per_request && static_units(per_request_q<Batch>(p.batch), p.shape)) {
       const step_params<per_request_q<Batch>, Clamp> q{per_request_q<Batch>(p.batch), p.clamp, p.shape, p.out};
       // One request: a warp a slot of copy_single_request() at q_b up to short_q_max (single_slots())
-      // where the GPU holds them, past block 0.
-      const int64_t single_blocks =
-          1 + ceil_div(int64_t(single_slots(short_q_max, p.shape)), int64_t(block_threads / 32));
+      // where the GPU holds them, past block 0; worked out for that step alone.
       const int static_grid =
-          bs == 1 ? grid_blocks(sm_count, cap, bs, p.shape, min_blocks_per_sm, single_blocks) : grid;
+          bs == 1 ? grid_blocks(sm_count, cap, bs, p.shape, min_blocks_per_sm,
+                                1 + ceil_div(int64_t(single_slots(short_q_max, p.shape)), int64_t(block_threads / 32)))
+                  : grid;
       // The Full build for 16-byte-aligned rows only: the misaligned build (Vec false) stays one.
       if constexpr (Vec) {
         if (full) return launch_with(static_pages_kernel<Vec, per_request_q<Batch>, Clamp, true>, static_grid, smem, q);
