@@ -21,7 +21,14 @@ tables give them:
                    fused-Triton model); and at least 1.5x faster than the model in graph replay at
                    bs <= 32. The PDL pair (attnmeta_pdl against fused_triton_pdl) is counted apart.
 
-Prints a markdown table. Standard library only; no GPU needed.
+Where the run timed the benchmark's bare copies of each page-table case (the layout copy: the same
+page tables in the caller's layout, rows and columns worked out on the host; the rows +256 copy: that
+with both tables' rows 256 columns further apart; the packed copy: the same bytes end to end), a
+second table counts the three page-table targets over them as well: what a copy of the same bytes
+meets on that GPU, its rows and columns known beforehand. The cases the layout copy meets and
+attnmeta misses are named under it.
+
+Prints markdown tables. Standard library only; no GPU needed.
 """
 import argparse
 import json
@@ -54,32 +61,76 @@ def tally(name, cases, value, met, worst, fmt, label=case_name):
     return [name, f"{good} of {len(values)}", "yes" if good == len(values) else "**no**", f"{fmt(v)} ({label(r)})"]
 
 
+def node(r):
+    """max(the case's bandwidth floor, an empty graph node), in us."""
+    return max(r["floor_us"], r["empty_graph_us"])
+
+
+def x(v):
+    return f"{v:.2f}x"
+
+
+def pct(v):
+    return f"{100 * v:.0f}%"
+
+
+def page_targets(rows):
+    """The three page-table targets: (name, cases, the value a case is judged by given its time,
+    the test of that value, the worst of a list, its format)."""
+    pages = [r for r in rows if r["pages"] and r["mode"] != "extend"]
+    return [
+        ("page tables, bs >= 32, kv 1K-32K: >= 90% of the floor", [r for r in pages if r["bs"] >= 32 and kv_lo(r) < 100000],
+         lambda r, us: r["floor_us"] / us, lambda v: v >= 0.9, min, pct),
+        ("page tables, bs >= 32, kv 100K-131K: >= 90% of the floor", [r for r in pages if r["bs"] >= 32 and kv_lo(r) >= 100000],
+         lambda r, us: r["floor_us"] / us, lambda v: v >= 0.9, min, pct),
+        ("page tables, bs 1-8: within 1.3x of max(floor, node)", [r for r in pages if r["bs"] <= 8],
+         lambda r, us: us / node(r), lambda v: v <= 1.3, max, x),
+    ]
+
+
 def bench_rows(rows):
     rows = [r for r in rows if r.get("impl", "attnmeta") == "attnmeta"]
     one_d = [r for r in rows if not r["pages"] and r["mode"] != "extend" and r["bs"] <= 1024]
-    pages = [r for r in rows if r["pages"] and r["mode"] != "extend"]
-    short = [r for r in pages if r["bs"] >= 32 and kv_lo(r) < 100000]
-    long_ = [r for r in pages if r["bs"] >= 32 and kv_lo(r) >= 100000]
-    small = [r for r in pages if r["bs"] <= 8]
     prefill = [r for r in rows if r["mode"] == "extend"]
     launch = lambda r: r.get("empty_eager_pair_us", r["empty_eager_us"])  # noqa: E731
-    node = lambda r: max(r["floor_us"], r["empty_graph_us"])  # noqa: E731
-    x = lambda v: f"{v:.2f}x"  # noqa: E731
-    pct = lambda v: f"{100 * v:.0f}%"  # noqa: E731
     return [
         tally("1-D, bs <= 1024, eager within 1.25x of an empty launch", one_d,
               lambda r: r["eager_us"] / max(r["floor_us"], launch(r)), lambda v: v <= 1.25, max, x),
         tally("1-D, bs <= 1024, a graph of one call within 1.25x of an empty node", one_d,
               lambda r: r["graph_us"] / node(r), lambda v: v <= 1.25, max, x),
-        tally("page tables, bs >= 32, kv 1K-32K: >= 90% of the floor", short,
-              lambda r: r["floor_us"] / r["graph_us"], lambda v: v >= 0.9, min, pct),
-        tally("page tables, bs >= 32, kv 100K-131K: >= 90% of the floor", long_,
-              lambda r: r["floor_us"] / r["graph_us"], lambda v: v >= 0.9, min, pct),
-        tally("page tables, bs 1-8: within 1.3x of max(floor, node)", small,
-              lambda r: r["graph_us"] / node(r), lambda v: v <= 1.3, max, x),
+    ] + [
+        tally(name, cases, lambda r, value=value: value(r, r["graph_us"]), met, worst, fmt)
+        for name, cases, value, met, worst, fmt in page_targets(rows)
+    ] + [
         tally("prefill: within 1.5x of max(floor, node)", prefill,
               lambda r: r["graph_us"] / node(r), lambda v: v <= 1.5, max, x),
     ]
+
+
+# The benchmark's bare copies of each page-table case, by their JSON field (0 or absent: not timed).
+COPIES = (("layout copy", "layout_copy_us"), ("rows +256 copy", "padded_copy_us"), ("packed copy", "packed_copy_us"))
+
+
+def copy_rows(rows):
+    """The page-table targets over attnmeta's graph time and each bare copy's (a graph of one call
+    too): [target, attnmeta's count, each copy's count or "not timed"], and the cases the layout
+    copy meets and attnmeta misses, each as (case, attnmeta's value, the layout copy's). Empty
+    when the run timed no copy."""
+    rows = [r for r in rows if r.get("impl", "attnmeta") == "attnmeta"]
+    if not any(r["pages"] and r.get(field, 0) > 0 for r in rows for _, field in COPIES):
+        return [], []
+    table, gaps = [], []
+    for name, cases, value, met, _, fmt in page_targets(rows):
+        line = [name, f"{sum(met(value(r, r['graph_us'])) for r in cases)} of {len(cases)}"]
+        for _, field in COPIES:
+            timed = [r for r in cases if r.get(field, 0) > 0]
+            line.append(f"{sum(met(value(r, r[field])) for r in timed)} of {len(cases)}" if len(timed) == len(cases)
+                        else "not timed")
+        table.append(line)
+        gaps += [(case_name(r), fmt(value(r, r["graph_us"])), fmt(value(r, r["layout_copy_us"]))) for r in cases
+                 if r.get("layout_copy_us", 0) > 0 and met(value(r, r["layout_copy_us"]))
+                 and not met(value(r, r["graph_us"]))]
+    return table, gaps
 
 
 def peer_label(r):
@@ -121,6 +172,17 @@ def main(argv=None):
     print("|---|---|---|---|")
     for row in table:
         print("| " + " | ".join(row) + " |")
+    copies, gaps = copy_rows(read_jsonl(args.bench_jsonl))
+    if copies:
+        print()
+        print("| page-table target, over attnmeta and the bare copies of the same bytes | attnmeta | "
+              + " | ".join(name for name, _ in COPIES) + " |")
+        print("|---|---|" + "---|" * len(COPIES))
+        for row in copies:
+            print("| " + " | ".join(row) + " |")
+        print()
+        print("Met by the layout copy, not by attnmeta: "
+              + ("; ".join(f"{c} ({a} against {b})" for c, a, b in gaps) if gaps else "none") + ".")
     return 0
 
 

@@ -66,6 +66,28 @@ class Synthetic(unittest.TestCase):
         self.assertEqual(got["page tables, bs >= 32, kv 100K-131K: >= 90% of the floor"], (1, 1))
         self.assertEqual(got["page tables, bs 1-8: within 1.3x of max(floor, node)"], (1, 1))
 
+    def test_the_bare_copies(self):
+        # Each copy judged by its own graph time against the same floor and node as attnmeta's.
+        rows = [case("decode", 32, True, floor_us=9.0, graph_us=10.0001, layout_copy_us=10.0, padded_copy_us=10.0001,
+                     packed_copy_us=9.0),                                  # the layout copy at 90%: within
+                case("decode", 128, True, floor_us=9.0, graph_us=9.0, layout_copy_us=11.0, padded_copy_us=9.5,
+                     packed_copy_us=9.5),
+                case("decode", 1024, True, kv="100000-131072", floor_us=9.0, graph_us=20.0, layout_copy_us=20.0,
+                     padded_copy_us=0.0, packed_copy_us=10.0),             # rows +256 not timed here
+                case("decode", 1, True, graph_us=2.7, layout_copy_us=2.6, padded_copy_us=2.6001, packed_copy_us=1.0),
+                case("decode", 1, False, graph_us=2.0)]                    # no page tables: not counted
+        table, gaps = targets.copy_rows(rows)
+        got = {name: cells for name, *cells in table}
+        self.assertEqual(got["page tables, bs >= 32, kv 1K-32K: >= 90% of the floor"],
+                         ["1 of 2", "1 of 2", "1 of 2", "2 of 2"])
+        self.assertEqual(got["page tables, bs >= 32, kv 100K-131K: >= 90% of the floor"],
+                         ["0 of 1", "0 of 1", "not timed", "1 of 1"])
+        self.assertEqual(got["page tables, bs 1-8: within 1.3x of max(floor, node)"],
+                         ["0 of 1", "1 of 1", "0 of 1", "1 of 1"])
+        self.assertEqual(gaps, [("decode bs 32 1K-32K +pages", "90%", "90%"),
+                                ("decode bs 1 1K-32K +pages", "1.35x", "1.30x")])
+        self.assertEqual(targets.copy_rows([case("decode", 32, True, floor_us=9.0, graph_us=10.0)]), ([], []))
+
     def test_peers(self):
         def peer(case_label, bs, impl, graph_us, eager_us=30.0):
             r = dict(kind="case", case=case_label, bs=bs, impl=impl, graph_us=graph_us, eager_us=eager_us, status="ok")
@@ -119,6 +141,15 @@ class RecordedRuns(unittest.TestCase):
         got = self.recorded("bench_h100_2026-12-06b.jsonl")
         self.assertEqual(list(got.values()), [(19, 28), (0, 28), (1, 24), (1, 24), (3, 16), (2, 7)])
 
+    def test_the_bare_copies_of_the_second_run(self):
+        path = os.path.join(ROOT, "bench", "results", "bench_h100_2026-12-06b.jsonl")
+        table, gaps = targets.copy_rows(targets.read_jsonl(path))
+        self.assertEqual([cells for _, *cells in table],
+                         [["1 of 24", "4 of 24", "5 of 24", "7 of 24"], ["1 of 24", "1 of 24", "3 of 24", "6 of 24"],
+                          ["3 of 16", "3 of 16", "3 of 16", "3 of 16"]])
+        self.assertEqual([c for c, _, _ in gaps], ["decode bs 128 1K-32K +pages", "draft_extend bs 128 1K-32K +pages",
+                                                   "draft_extend_const bs 128 1K-32K +pages"])
+
     def test_h100_2026_12_06_third_run_of_the_peers(self):
         path = os.path.join(ROOT, "bench", "results", "peers_h100_2026-12-06b.jsonl")
         peers = counts(targets.peers_rows(targets.read_jsonl(path)))
@@ -130,6 +161,10 @@ class RecordedRuns(unittest.TestCase):
             rc = targets.main([os.path.join(ROOT, "bench", "results", "bench_h100.jsonl")])
         self.assertEqual(rc, 0)
         self.assertIn("| 1-D, bs <= 1024, eager within 1.25x of an empty launch | 25 of 28 | **no** |", text.getvalue())
+        self.assertIn("| page tables, bs >= 32, kv 1K-32K: >= 90% of the floor | 1 of 24 | 3 of 24 | not timed | 7 of 24 |",
+                      text.getvalue())
+        self.assertIn("Met by the layout copy, not by attnmeta: decode bs 128 1K-32K +pages (80% against 98%); ",
+                      text.getvalue())
 
 
 if __name__ == "__main__":
