@@ -121,8 +121,8 @@ def copy_rows(rows):
         return [], []
     table, gaps = [], []
     for name, cases, value, met, _, fmt in page_targets(rows):
-        line = [name, f"{sum(met(value(r, r['graph_us'])) for r in cases)} of {len(cases)}"]
-        for _, field in COPIES:
+        line = [name]
+        for field in ("graph_us",) + tuple(field for _, field in COPIES):
             timed = [r for r in cases if r.get(field, 0) > 0]
             line.append(f"{sum(met(value(r, r[field])) for r in timed)} of {len(cases)}" if len(timed) == len(cases)
                         else "not timed")
@@ -165,14 +165,15 @@ def main(argv=None):
     p.add_argument("bench_jsonl", help="attnmeta_bench --json's file")
     p.add_argument("--peers", help="bench/peers.py's peers.jsonl")
     args = p.parse_args(argv)
-    table = bench_rows(read_jsonl(args.bench_jsonl))
+    bench = read_jsonl(args.bench_jsonl)
+    table = bench_rows(bench)
     if args.peers:
         table += peers_rows(read_jsonl(args.peers))
     print("| target (issues 3 and 5) | cases within | met? | furthest case |")
     print("|---|---|---|---|")
     for row in table:
         print("| " + " | ".join(row) + " |")
-    copies, gaps = copy_rows(read_jsonl(args.bench_jsonl))
+    copies, gaps = copy_rows(bench)
     if copies:
         print()
         print("| page-table target, over attnmeta and the bare copies of the same bytes | attnmeta | "
